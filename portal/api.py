@@ -1,0 +1,405 @@
+"""REST API: Tornado handlers mounted by the server next to the Panel pages.
+
+Handlers are thin: parse, authenticate, call a service inside one
+transaction on a worker thread, serialise. Every error is JSON with a 4xx
+status naming the bad field; nothing reaches the client as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+import pandas as pd
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+from tornado.ioloop import IOLoop
+from tornado.web import HTTPError, RequestHandler
+
+from portal import audit, auth, reports
+from portal.context import AppContext
+from portal.db import transaction
+from portal.errors import AuthenticationFailed, InvalidSpec, PortalError
+from portal.exports import export_frame
+from portal.metrics import HTTP_REQUESTS
+from portal.models import User
+from portal.ratelimit import hit
+from portal.specs import invalid_from_validation
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+LOGIN_LIMIT_PER_MINUTE = 10
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, datetime | date):
+        return o.isoformat()
+    if isinstance(o, set | frozenset):
+        return sorted(o)
+    return str(o)
+
+
+def frame_payload(frame: pd.DataFrame) -> dict[str, Any]:
+    """Columns and rows of a frame as JSON-safe values (ISO dates, null for NaN)."""
+    doc: dict[str, Any] = json.loads(frame.to_json(orient="split", index=False, date_format="iso"))
+    return {"columns": doc["columns"], "rows": doc["data"]}
+
+
+class BaseHandler(RequestHandler):
+    """JSON in, JSON out, errors as JSON, services on a thread."""
+
+    ctx: AppContext
+    route: str = "?"
+
+    def initialize(self, ctx: AppContext, route: str = "?") -> None:
+        self.ctx = ctx
+        self.route = route
+        self.request_id = self.request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+
+    def on_finish(self) -> None:
+        HTTP_REQUESTS.labels(self.request.method or "?", self.route, str(self.get_status())).inc()
+
+    # -- input -----------------------------------------------------------
+    def body(self) -> dict[str, Any]:
+        """The JSON object body; 400 naming the problem otherwise."""
+        if not self.request.body:
+            return {}
+        try:
+            data = json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidSpec(f"body: invalid JSON ({exc})", field="body") from None
+        if not isinstance(data, dict):
+            raise InvalidSpec("body: must be a JSON object", field="body")
+        return data
+
+    def client_ip(self) -> str:
+        """The peer address (the server sets xheaders only behind a trusted proxy)."""
+        return str(self.request.remote_ip or "?")
+
+    def current_api_user(self, session: Session) -> User:
+        """The user of the bearer token, or 401."""
+        header = self.request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            raise AuthenticationFailed(
+                "send an API token as 'Authorization: Bearer <token>' (POST /api/tokens)"
+            )
+        return auth.user_for_token(session, header[7:].strip())
+
+    # -- execution ---------------------------------------------------------
+    async def call(self, fn: Callable[[Session, User], T], *, authenticated: bool = True) -> T:
+        """Run ``fn(session, user)`` in one transaction on a worker thread."""
+
+        def work() -> T:
+            with transaction(self.ctx.sessions) as session:
+                user = self.current_api_user(session) if authenticated else None
+                return fn(session, user)  # type: ignore[arg-type]
+
+        return await IOLoop.current().run_in_executor(None, work)
+
+    def send(self, payload: Any, status: int = 200) -> None:
+        """Write a JSON response."""
+        self.set_status(status)
+        self.finish(json.dumps(payload, default=_json_default))
+
+    # -- errors ------------------------------------------------------------
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, PortalError):
+            body = exc.to_dict()
+        elif isinstance(exc, HTTPError):
+            body = {"error": "HTTPError", "message": exc.log_message or self._reason}
+        else:
+            body = {"error": "InternalError", "message": f"unexpected error; request id {self.request_id}"}
+        body["request_id"] = self.request_id
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(body, default=_json_default))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, PortalError | HTTPError):
+            log.info("%s %s -> %s: %s", self.request.method, self.request.path, self.get_status(), value)
+        else:
+            log.error("request %s failed", self.request_id, exc_info=(typ, value, tb))
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, ValidationError):
+            e = invalid_from_validation(e, "body")
+        if isinstance(e, PortalError):
+            if self._finished:
+                return
+            self.log_exception(type(e), e, e.__traceback__)
+            self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
+            return
+        super()._handle_request_exception(e)
+
+
+def _id(value: str, name: str = "id") -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise InvalidSpec(f"{name}: must be an integer", field=name) from None
+    if not 0 < n < 2**62:
+        raise InvalidSpec(f"{name}: out of range", field=name)
+    return n
+
+
+def _ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+# --------------------------------------------------------------------------- handlers
+class HealthHandler(BaseHandler):
+    async def get(self) -> None:
+        def check() -> dict[str, str]:
+            out: dict[str, str] = {}
+            for name, probe in (
+                ("metadata", lambda: _ping(self.ctx.engine)),
+                ("warehouse", lambda: _ping(self.ctx.warehouse.engine)),
+                ("redis", self.ctx.redis.ping),
+            ):
+                try:
+                    probe()
+                    out[name] = "ok"
+                except Exception as exc:
+                    out[name] = f"error: {type(exc).__name__}"
+            return out
+
+        checks = await IOLoop.current().run_in_executor(None, check)
+        ok = all(v == "ok" for v in checks.values())
+        self.send({"status": "ok" if ok else "degraded", "checks": checks}, 200 if ok else 503)
+
+
+class MetricsHandler(BaseHandler):
+    def get(self) -> None:
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.finish(generate_latest())
+
+
+class TokensHandler(BaseHandler):
+    async def post(self) -> None:
+        data = self.body()
+        email, password = data.get("email"), data.get("password")
+        if not isinstance(email, str) or not email:
+            raise InvalidSpec("email: required", field="email")
+        if not isinstance(password, str) or not password:
+            raise InvalidSpec("password: required", field="password")
+        name = data.get("name") or "api"
+        if not isinstance(name, str):
+            raise InvalidSpec("name: must be text", field="name")
+        hit(self.ctx.redis, f"login:{self.client_ip()}", limit=LOGIN_LIMIT_PER_MINUTE, window_seconds=60)
+
+        def issue(session: Session, _: User) -> dict[str, Any]:
+            user = auth.authenticate(session, email, password)
+            tok, plain = auth.issue_api_token(session, user, name)
+            return {"token": plain, "token_id": tok.id, "expires_at": tok.expires_at, "user": _user(user)}
+
+        self.send(await self.call(issue, authenticated=False), 201)
+
+
+def _user(u: User) -> dict[str, Any]:
+    return {"id": u.id, "email": u.email, "name": u.name, "tenant_id": u.tenant_id, "is_admin": u.is_admin}
+
+
+class MeHandler(BaseHandler):
+    async def get(self) -> None:
+        def me(session: Session, user: User) -> dict[str, Any]:
+            scope = auth.user_scope(session, user)
+            return {
+                **_user(user),
+                "tenant": scope.tenant_key,
+                "scope": {k: sorted(v) for k, v in scope.restrictions().items()},
+            }
+
+        self.send(await self.call(me))
+
+
+class CatalogHandler(BaseHandler):
+    async def get(self) -> None:
+        await self.call(lambda s, u: None)  # authentication only
+        self.send({"sources": self.ctx.warehouse.catalog.to_dict()})
+
+
+class QueryHandler(BaseHandler):
+    async def post(self) -> None:
+        data = self.body()
+        if "query" not in data:
+            raise InvalidSpec("query: required (a QuerySpec object)", field="query")
+        params = data.get("params") or {}
+        if not isinstance(params, dict):
+            raise InvalidSpec("params: must be an object", field="params")
+
+        def run(session: Session, user: User) -> dict[str, Any]:
+            scope = auth.user_scope(session, user)
+            res = self.ctx.warehouse.run(data["query"], scope, params=params)
+            return {
+                **frame_payload(res.frame),
+                "row_count": res.row_count,
+                "cached": res.cached,
+                "runtime_ms": round(res.runtime_ms, 2),
+            }
+
+        self.send(await self.call(run))
+
+
+class EstimateHandler(BaseHandler):
+    async def post(self) -> None:
+        data = self.body()
+        if "query" not in data:
+            raise InvalidSpec("query: required (a QuerySpec object)", field="query")
+
+        def est(session: Session, user: User) -> dict[str, Any]:
+            e = self.ctx.warehouse.estimate(
+                data["query"], auth.user_scope(session, user), params=data.get("params") or {}
+            )
+            return {
+                "scanned_rows": e.scanned_rows,
+                "result_rows": e.result_rows,
+                "cost": e.cost,
+                "method": e.method,
+            }
+
+        self.send(await self.call(est))
+
+
+class ReportsHandler(BaseHandler):
+    async def get(self) -> None:
+        search = self.get_query_argument("search", None)
+
+        def lst(session: Session, user: User) -> dict[str, Any]:
+            return {
+                "reports": [
+                    reports.report_to_dict(r) for r in reports.list_reports(session, user, search=search)
+                ]
+            }
+
+        self.send(await self.call(lst))
+
+    async def post(self) -> None:
+        data = self.body()
+
+        def create(session: Session, user: User) -> dict[str, Any]:
+            return reports.report_to_dict(reports.create_report(session, user, data, self.ctx.warehouse))
+
+        self.send(await self.call(create), 201)
+
+
+class ReportHandler(BaseHandler):
+    async def get(self, rid: str) -> None:
+        def get(session: Session, user: User) -> dict[str, Any]:
+            r = reports.get_report(session, user, _id(rid))
+            return reports.report_to_dict(r)
+
+        self.send(await self.call(get))
+
+    async def put(self, rid: str) -> None:
+        data = self.body()
+
+        def put(session: Session, user: User) -> dict[str, Any]:
+            return reports.report_to_dict(
+                reports.update_report(session, user, _id(rid), data, self.ctx.warehouse)
+            )
+
+        self.send(await self.call(put))
+
+    async def delete(self, rid: str) -> None:
+        await self.call(lambda s, u: reports.delete_report(s, u, _id(rid)))
+        self.set_status(204)
+        self.finish()
+
+
+class ExecuteHandler(BaseHandler):
+    async def post(self, rid: str) -> None:
+        data = self.body()
+        params = data.get("params")
+        if params is not None and not isinstance(params, dict):
+            raise InvalidSpec("params: must be an object", field="params")
+        use_cache = data.get("use_cache", True)
+        if not isinstance(use_cache, bool):
+            raise InvalidSpec("use_cache: must be true or false", field="use_cache")
+
+        def run(session: Session, user: User) -> dict[str, Any]:
+            ex = reports.execute_report(
+                session,
+                user,
+                _id(rid),
+                self.ctx.warehouse,
+                self.ctx.settings.results_dir,
+                params=params,
+                use_cache=use_cache,
+            )
+            out = reports.execution_to_dict(ex)
+            if ex.status == "done" and self.get_query_argument("preview", "1") != "0":
+                _, _, frame = reports.load_execution_result(
+                    session, user, ex.id, self.ctx.settings.results_dir
+                )
+                out["preview"] = frame_payload(frame.head(100))
+            return out
+
+        self.send(await self.call(run), 201)
+
+
+class ExecutionsHandler(BaseHandler):
+    async def get(self, rid: str) -> None:
+        def lst(session: Session, user: User) -> dict[str, Any]:
+            rows = reports.list_executions(session, user, _id(rid))
+            return {"executions": [reports.execution_to_dict(e) for e in rows]}
+
+        self.send(await self.call(lst))
+
+
+class ExecutionExportHandler(BaseHandler):
+    async def get(self, eid: str) -> None:
+        fmt = self.get_query_argument("format", "csv")
+
+        def export(session: Session, user: User) -> tuple[bytes, str, str]:
+            ex, r, frame = reports.load_execution_result(
+                session, user, _id(eid), self.ctx.settings.results_dir, "export"
+            )
+            out = export_frame(frame, fmt)
+            audit.record(session, user, "export", r, details={"execution_id": ex.id, "format": fmt})
+            return out.data, out.content_type, out.filename(f"{r.name}-{ex.id}")
+
+        data, ctype, fname = await self.call(export)
+        self.set_header("Content-Type", ctype)
+        self.set_header("Content-Disposition", f'attachment; filename="{fname}"')
+        self.finish(data)
+
+
+class NotFoundHandler(BaseHandler):
+    def prepare(self) -> None:
+        raise HTTPError(404, "no such endpoint: %s %s", self.request.method, self.request.path)
+
+
+def routes(ctx: AppContext) -> list[tuple[str, type[RequestHandler], dict[str, Any]]]:
+    """URL patterns of the REST API, for ``pn.serve(extra_patterns=...)`` or a plain Tornado app."""
+    table: list[tuple[str, type[RequestHandler]]] = [
+        (r"/healthz", HealthHandler),
+        (r"/metrics", MetricsHandler),
+        (r"/api/tokens", TokensHandler),
+        (r"/api/me", MeHandler),
+        (r"/api/catalog", CatalogHandler),
+        (r"/api/query", QueryHandler),
+        (r"/api/query/estimate", EstimateHandler),
+        (r"/api/reports", ReportsHandler),
+        (r"/api/reports/(\d{1,18})", ReportHandler),
+        (r"/api/reports/(\d{1,18})/execute", ExecuteHandler),
+        (r"/api/reports/(\d{1,18})/executions", ExecutionsHandler),
+        (r"/api/executions/(\d{1,18})/export", ExecutionExportHandler),
+        (r"/api/.*", NotFoundHandler),
+    ]
+    return [(pattern, h, {"ctx": ctx, "route": pattern}) for pattern, h in table]

@@ -1,0 +1,57 @@
+"""Append-only audit log of create/edit/run/view/share/job/token events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.models import AuditLog, User
+
+ACTIONS = ("create", "edit", "delete", "run", "view", "share", "export", "job", "token", "login")
+
+
+def record(
+    session: Session,
+    user: User | None,
+    action: str,
+    obj: Any | None = None,
+    *,
+    tenant_id: int | None = None,
+    details: dict[str, Any] | None = None,
+    request_id: str | None = None,
+) -> AuditLog:
+    """Add one audit row (flushed with the caller's transaction)."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    entry = AuditLog(
+        tenant_id=tenant_id
+        if tenant_id is not None
+        else (user.tenant_id if user else getattr(obj, "tenant_id", None)),
+        user_id=user.id if user else None,
+        action=action,
+        object_type=getattr(obj, "__tablename__", None),
+        object_id=getattr(obj, "id", None),
+        snapshots=details or {},
+        request_id=request_id,
+    )
+    session.add(entry)
+    return entry
+
+
+def history(
+    session: Session,
+    tenant_id: int,
+    *,
+    limit: int = 100,
+    object_type: str | None = None,
+    object_id: int | None = None,
+) -> list[AuditLog]:
+    """Newest audit rows of a tenant, optionally for one object."""
+    stmt = select(AuditLog).where(AuditLog.tenant_id == tenant_id)
+    if object_type:
+        stmt = stmt.where(AuditLog.object_type == object_type)
+    if object_id is not None:
+        stmt = stmt.where(AuditLog.object_id == object_id)
+    return list(session.scalars(stmt.order_by(AuditLog.id.desc()).limit(limit)))

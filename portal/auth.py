@@ -1,0 +1,186 @@
+"""Identity: tenants, users, groups, argon2 passwords and hashed API tokens."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal import audit
+from portal.crypto import hash_token, new_token
+from portal.errors import AuthenticationFailed, Conflict, InvalidSpec, NotFound
+from portal.models import ApiToken, Group, Membership, Tenant, User
+from portal.scope import Scope
+
+_hasher = PasswordHasher()
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
+MIN_PASSWORD = 8
+TOKEN_PREFIX = "cbi"  # noqa: S105 - a prefix, not a secret
+# Verifying against a real hash when the user does not exist keeps response
+# times equal, so login cannot be used to enumerate accounts.
+_DUMMY_HASH = _hasher.hash("conductor-timing-equaliser")
+
+
+def hash_password(password: str) -> str:
+    """Argon2id hash of a password."""
+    if len(password) < MIN_PASSWORD:
+        raise InvalidSpec(f"password: must have at least {MIN_PASSWORD} characters", field="password")
+    return _hasher.hash(password)
+
+
+def verify_password(stored: str | None, password: str) -> bool:
+    """Whether ``password`` matches ``stored`` (constant-ish time even without a hash)."""
+    try:
+        return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def create_tenant(session: Session, slug: str, name: str) -> Tenant:
+    """Add a tenant; ``slug`` is also its key in the warehouse (``tenant_key``)."""
+    if not SLUG_RE.match(slug):
+        raise InvalidSpec("slug: use 2-63 lowercase letters, digits, - or _", field="slug")
+    if session.scalar(select(Tenant).where(Tenant.slug == slug)):
+        raise Conflict(f"slug: tenant {slug!r} already exists", field="slug")
+    t = Tenant(slug=slug, name=name)
+    session.add(t)
+    session.flush()
+    return t
+
+
+def create_user(
+    session: Session,
+    tenant: Tenant,
+    email: str,
+    name: str,
+    password: str | None,
+    *,
+    is_admin: bool = False,
+    locations: list[int] | None = None,
+    contracts: list[int] | None = None,
+    customer_id: int | None = None,
+) -> User:
+    """Add a user to a tenant (email is unique across the installation)."""
+    email = email.strip().lower()
+    if not EMAIL_RE.match(email):
+        raise InvalidSpec(f"email: {email!r} is not an e-mail address", field="email")
+    if session.scalar(select(User.id).where(User.email == email)):
+        raise Conflict(f"email: {email!r} is already registered", field="email")
+    user = User(
+        tenant_id=tenant.id,
+        email=email,
+        name=name,
+        password_hash=hash_password(password) if password else None,
+        is_admin=is_admin,
+        location_scope=locations,
+        contract_scope=contracts,
+        customer_id=customer_id,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(session, None, "create", user, tenant_id=tenant.id, details={"email": email})
+    return user
+
+
+def create_group(session: Session, tenant: Tenant, name: str, members: list[User] = ()) -> Group:  # type: ignore[assignment]
+    """Add a group with members."""
+    g = Group(tenant_id=tenant.id, name=name)
+    session.add(g)
+    session.flush()
+    for u in members:
+        add_member(session, g, u)
+    return g
+
+
+def add_member(session: Session, group: Group, user: User) -> None:
+    """Put a user in a group of the same tenant."""
+    if group.tenant_id != user.tenant_id:
+        raise InvalidSpec("group: user and group belong to different tenants", field="group")
+    session.add(Membership(group_id=group.id, user_id=user.id))
+    session.flush()
+
+
+def group_ids(session: Session, user: User) -> set[int]:
+    """Ids of the groups a user belongs to."""
+    return set(session.scalars(select(Membership.group_id).where(Membership.user_id == user.id)))
+
+
+def authenticate(session: Session, email: str, password: str) -> User:
+    """The active user with these credentials, or :class:`AuthenticationFailed`."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    ok = verify_password(user.password_hash if user else None, password)
+    if not user or not ok or not user.is_active:
+        raise AuthenticationFailed("invalid e-mail or password")
+    user.last_login_at = datetime.now(UTC)
+    audit.record(session, user, "login")
+    return user
+
+
+def issue_api_token(
+    session: Session, user: User, name: str, *, days: int | None = 365
+) -> tuple[ApiToken, str]:
+    """A new API token for scripts and notebooks; the plain token is returned once and stored hashed."""
+    if not name.strip():
+        raise InvalidSpec("name: give the token a name", field="name")
+    plain = new_token(TOKEN_PREFIX)
+    tok = ApiToken(
+        user_id=user.id,
+        name=name.strip()[:200],
+        prefix=plain[:10],
+        token_hash=hash_token(plain),
+        expires_at=datetime.now(UTC) + timedelta(days=days) if days else None,
+    )
+    session.add(tok)
+    session.flush()
+    audit.record(session, user, "token", tok, details={"name": tok.name})
+    return tok, plain
+
+
+def user_for_token(session: Session, plain: str) -> User:
+    """The user a bearer token belongs to; :class:`AuthenticationFailed` when invalid, expired or revoked."""
+    tok = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(plain)))
+    now = datetime.now(UTC)
+    if tok is None or tok.revoked_at is not None or (tok.expires_at and _aware(tok.expires_at) < now):
+        raise AuthenticationFailed("invalid, expired or revoked API token")
+    user = session.get(User, tok.user_id)
+    if user is None or not user.is_active:
+        raise AuthenticationFailed("invalid, expired or revoked API token")
+    tok.last_used_at = now
+    return user
+
+
+def revoke_api_token(session: Session, user: User, token_id: int) -> None:
+    """Revoke one of the user's tokens at once."""
+    tok = session.get(ApiToken, token_id)
+    if tok is None or tok.user_id != user.id:
+        raise NotFound(f"token {token_id} not found", field="token_id")
+    tok.revoked_at = datetime.now(UTC)
+    audit.record(session, user, "token", tok, details={"revoked": True})
+
+
+def tenant_of(session: Session, user: User) -> Tenant:
+    """The user's tenant."""
+    t = session.get(Tenant, user.tenant_id)
+    if t is None:  # pragma: no cover - FK guarantees it
+        raise NotFound("tenant not found")
+    return t
+
+
+def user_scope(session: Session, user: User) -> Scope:
+    """The row-level data scope of a user."""
+    return Scope.of(
+        tenant_of(session, user).slug,
+        locations=user.location_scope,
+        contracts=user.contract_scope,
+        customers=[user.customer_id] if user.customer_id is not None else None,
+    )
+
+
+def _aware(dt: datetime) -> datetime:
+    # SQLite returns naive datetimes for timezone-aware columns; they are stored as UTC.
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -1,0 +1,228 @@
+"""``conductor`` command line: serve, migrate, demo data, users and tokens."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from portal.config import Settings
+from portal.errors import PortalError
+
+
+class Progress:
+    """A one-line progress bar on stderr for long CLI operations."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.t0 = time.perf_counter()
+        self.last = ""
+
+    def __call__(self, table: str, done: int, total: int) -> None:
+        frac = done / total if total else 1.0
+        bar = "#" * int(frac * 30)
+        line = (
+            f"\r  {table:<20} [{bar:<30}] {done:>11,}/{total:,} rows  {time.perf_counter() - self.t0:6.1f}s"
+        )
+        if line != self.last:
+            print(line, end="" if frac < 1 else "\n", file=self.stream, flush=True)
+            self.last = line
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from portal.migrate import downgrade, upgrade
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    if args.downgrade:
+        downgrade(settings.metadata_url, args.downgrade)
+    else:
+        upgrade(settings.metadata_url, args.revision)
+    print(f"metadata database at {args.downgrade or args.revision}: {_safe_url(settings.metadata_url)}")
+    return 0
+
+
+def cmd_demo_data(settings: Settings, args: argparse.Namespace) -> int:
+    from portal.demo_data import DemoSize, load_warehouse
+
+    size = DemoSize.scaled(args.scale)
+    if args.tickets:
+        size = DemoSize(tickets=args.tickets, months=size.months, seed=args.seed)
+    elif args.seed != size.seed:
+        size = DemoSize(tickets=size.tickets, months=size.months, seed=args.seed)
+    print(
+        f"writing demo warehouse ({size.tickets:,} tickets) to {_safe_url(settings.warehouse)}",
+        file=sys.stderr,
+    )
+    t0 = time.perf_counter()
+    counts = load_warehouse(settings.warehouse, size, progress=Progress())
+    print(f"done in {time.perf_counter() - t0:.1f}s: " + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
+    if settings.redis_url:  # a running portal must not serve results of the old data
+        from redis import Redis
+
+        from portal.cache import QueryCache
+
+        QueryCache(Redis.from_url(settings.redis_url)).invalidate()
+    return 0
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    from portal.db import make_engine, make_sessionmaker, transaction
+    from portal.demo import seed_demo
+
+    engine = make_engine(settings.metadata_url)
+    with transaction(make_sessionmaker(engine)) as session:
+        accounts = seed_demo(session, dev_mode=settings.dev_mode)
+    engine.dispose()
+    _print_accounts(accounts)
+    return 0
+
+
+def _print_accounts(accounts: Sequence[object]) -> None:
+    if not accounts:
+        print("demo accounts already exist (password in dev mode: conductor-demo)")
+        return
+    print("demo accounts:")
+    for a in accounts:
+        print(f"  {a.tenant:<8} {a.role:<8} {a.email:<32} password: {a.password}")  # type: ignore[attr-defined]
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from portal.migrate import check_up_to_date
+    from portal.server import serve
+
+    check_up_to_date(settings.metadata_url)
+    serve(settings)
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Everything a first-time user needs: migrate, demo warehouse (once), demo accounts, serve."""
+    from portal.migrate import upgrade
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.metadata_url)
+    wh = settings.home / "warehouse.duckdb"
+    if not settings.warehouse_url and (args.reload or not wh.exists()):
+        cmd_demo_data(settings, args)
+    cmd_seed(settings, args)
+    if args.no_serve:
+        return 0
+    return cmd_serve(settings, args)
+
+
+def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from portal import auth
+    from portal.db import make_engine, make_sessionmaker, transaction
+    from portal.models import Tenant
+
+    password = os.environ.get("CONDUCTOR_PASSWORD") or getpass.getpass("password: ")
+    engine = make_engine(settings.metadata_url)
+    with transaction(make_sessionmaker(engine)) as session:
+        tenant = session.scalar(select(Tenant).where(Tenant.slug == args.tenant))
+        if tenant is None:
+            tenant = auth.create_tenant(session, args.tenant, args.tenant_name or args.tenant)
+        user = auth.create_user(
+            session, tenant, args.email, args.name or args.email, password, is_admin=args.admin
+        )
+        print(f"created user {user.email} (id {user.id}) in tenant {tenant.slug}")
+    return 0
+
+
+def cmd_create_token(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from portal import auth
+    from portal.db import make_engine, make_sessionmaker, transaction
+    from portal.errors import NotFound
+    from portal.models import User
+
+    engine = make_engine(settings.metadata_url)
+    with transaction(make_sessionmaker(engine)) as session:
+        user = session.scalar(select(User).where(User.email == args.email.strip().lower()))
+        if user is None:
+            raise NotFound(f"email: no user {args.email!r}", field="email")
+        _, plain = auth.issue_api_token(session, user, args.name, days=args.days)
+    print(plain)
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    p = argparse.ArgumentParser(prog="conductor", description="Conductor BI portal")
+    p.add_argument("--home", type=Path, help="data directory for embedded defaults (CONDUCTOR_HOME)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    m = sub.add_parser("migrate", help="upgrade (or downgrade) the metadata database")
+    m.add_argument("--revision", default="head")
+    m.add_argument("--downgrade", metavar="REVISION")
+    m.set_defaults(fn=cmd_migrate)
+
+    def size_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--scale", type=float, default=1.0, help="1.0 ≈ 1M ticket+message rows")
+        sp.add_argument("--tickets", type=int, default=0, help="exact ticket count (overrides --scale)")
+        sp.add_argument("--seed", type=int, default=42)
+
+    d = sub.add_parser("demo-data", help="write the deterministic demo warehouse")
+    size_args(d)
+    d.set_defaults(fn=cmd_demo_data)
+
+    s = sub.add_parser("seed-demo", help="create demo tenants, users and reports")
+    s.set_defaults(fn=cmd_seed)
+
+    sv = sub.add_parser("serve", help="run the portal (web pages + REST API)")
+    sv.set_defaults(fn=cmd_serve)
+
+    dm = sub.add_parser("demo", help="migrate, load demo data and accounts, then serve")
+    size_args(dm)
+    dm.add_argument("--reload", action="store_true", help="rebuild the demo warehouse")
+    dm.add_argument("--no-serve", action="store_true", help="prepare everything but do not serve")
+    dm.set_defaults(fn=cmd_demo)
+
+    cu = sub.add_parser("create-user", help="add a user (password from CONDUCTOR_PASSWORD or a prompt)")
+    cu.add_argument("--tenant", required=True)
+    cu.add_argument("--tenant-name")
+    cu.add_argument("--email", required=True)
+    cu.add_argument("--name")
+    cu.add_argument("--admin", action="store_true")
+    cu.set_defaults(fn=cmd_create_user)
+
+    ct = sub.add_parser("create-token", help="issue an API token for a user (printed once)")
+    ct.add_argument("--email", required=True)
+    ct.add_argument("--name", default="cli")
+    ct.add_argument("--days", type=int, default=365)
+    ct.set_defaults(fn=cmd_create_token)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``conductor`` console script."""
+    args = build_parser().parse_args(argv)
+    if args.home:
+        os.environ["CONDUCTOR_HOME"] = str(args.home)
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.fn(settings, args))
+    except PortalError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

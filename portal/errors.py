@@ -1,0 +1,81 @@
+"""Error types of the core. Messages name the bad input and, where useful, the closest valid value."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class PortalError(Exception):
+    """Base of every error the portal reports to a user."""
+
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON body for the REST API."""
+        out: dict[str, object] = {"error": type(self).__name__, "message": self.message}
+        if self.field:
+            out["field"] = self.field
+        return out
+
+
+class ConfigError(PortalError):
+    """The process configuration is unusable."""
+
+    status = 500
+
+
+class InvalidSpec(PortalError):
+    """A JSON spec (query, chart, layout...) is invalid."""
+
+    status = 422
+
+
+class NotFound(PortalError):
+    """The object does not exist, or the caller may not know it exists."""
+
+    status = 404
+
+
+class PermissionDenied(PortalError):
+    """The caller is authenticated but may not do this."""
+
+    status = 403
+
+
+class AuthenticationFailed(PortalError):
+    """No valid credentials were presented."""
+
+    status = 401
+
+
+class QuotaExceeded(PortalError):
+    """A tenant quota or a query-size throttle refused the work."""
+
+    status = 429
+
+
+class Conflict(PortalError):
+    """The request conflicts with the current state (duplicate name, stale version...)."""
+
+    status = 409
+
+
+def closest(name: str, choices: Iterable[str]) -> str | None:
+    """The valid choice that looks most like ``name``, if any is close enough."""
+    matches = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+def unknown(kind: str, name: str, choices: Iterable[str], *, field: str) -> InvalidSpec:
+    """An ``InvalidSpec`` for an unknown name, suggesting the closest valid one."""
+    options = sorted(set(choices))
+    hint = closest(name, options)
+    msg = f"{field}: unknown {kind} {name!r}"
+    msg += f"; did you mean {hint!r}?" if hint else f"; valid: {', '.join(options[:20])}"
+    return InvalidSpec(msg, field=field)

@@ -1,0 +1,403 @@
+"""Typed SQLAlchemy 2 models of the metadata database (seed 000 plus identity).
+
+JSON columns hold validated specs (see :mod:`portal.specs`). Relationships are
+``lazy="raise"``: every query says what it loads.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL, INTEGER on SQLite (so it stays an autoincrementing rowid).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+VISIBILITIES = ("private", "group", "customer", "public")
+ROLES = ("owner", "editor", "viewer")
+PRIORITIES = ("low", "normal", "high", "critical")
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now in UTC (stored as naive UTC on SQLite)."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+# --------------------------------------------------------------------------- identity
+class Tenant(Base):
+    __tablename__ = "tenants"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    settings_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("email", name="uq_users_email"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Row-level data scope; None means "all of the tenant".
+    location_scope: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    contract_scope: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    customer_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_groups_tenant_name"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("group_id", "user_id", name="uq_memberships_group_user"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DataSource(Base):
+    __tablename__ = "data_sources"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_data_sources_tenant_name"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))  # sql | csv | xlsx | rest
+    config_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    credentials_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    last_tested_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_test_ok: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    last_test_message: Mapped[str | None] = mapped_column(Text, default=None)
+    sync_history_json: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- reports
+class Report(Base):
+    __tablename__ = "reports"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    query_json: Mapped[dict[str, Any]] = mapped_column()
+    params_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    viz_json: Mapped[list[Any]] = mapped_column(default=list)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    visibility: Mapped[str] = mapped_column(String(16), default="private")
+    scope_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    heavy: Mapped[bool] = mapped_column(Boolean, default=False)
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    executions: Mapped[list[ReportExecution]] = relationship(
+        back_populates="report", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ReportExecution(Base):
+    __tablename__ = "report_executions"
+    __table_args__ = (Index("ix_report_executions_report_at", "report_id", "executed_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
+    executed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    executed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running|done|failed|canceled
+    runtime_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    row_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    result_ref: Mapped[str | None] = mapped_column(String(500), default=None)
+    meta_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    report: Mapped[Report] = relationship(back_populates="executions", lazy="raise")
+
+
+class ReportSchedule(Base):
+    __tablename__ = "report_schedules"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    schedule_expr: Mapped[str] = mapped_column(String(500))  # cron or RRULE
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    next_run_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    delivery_config_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    offpeak_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class ReportTrigger(Base):
+    __tablename__ = "report_triggers"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    rule_json: Mapped[dict[str, Any]] = mapped_column()
+    actions_json: Mapped[list[Any]] = mapped_column(default=list)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_fired_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+# --------------------------------------------------------------------------- dashboards
+class Dashboard(Base):
+    __tablename__ = "dashboards"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    layout_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    filters_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    visibility: Mapped[str] = mapped_column(String(16), default="private")
+    scope_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    realtime_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    widgets: Mapped[list[Widget]] = relationship(
+        back_populates="dashboard", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Widget(Base):
+    __tablename__ = "widgets"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    dashboard_id: Mapped[int] = mapped_column(ForeignKey("dashboards.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(16))  # chart|table|kpi|text
+    viz: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    config_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    position: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {x, y, w, h}
+    refresh_interval_sec: Mapped[int | None] = mapped_column(Integer, default=None)
+    realtime_channel: Mapped[str | None] = mapped_column(String(200), default=None)
+
+    dashboard: Mapped[Dashboard] = relationship(back_populates="widgets", lazy="raise")
+
+
+class Favorite(Base):
+    __tablename__ = "favorites"
+    __table_args__ = (UniqueConstraint("user_id", "object_type", "object_id", name="uq_favorites_obj"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- sharing
+class ShareToken(Base):
+    __tablename__ = "share_tokens"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    object_type: Mapped[str] = mapped_column(
+        String(32)
+    )  # report|dashboard|widget|snapshot|pdf_template|pdf_render
+    object_id: Mapped[int] = mapped_column(BigInteger)
+    mode: Mapped[str] = mapped_column(String(16), default="no_login")  # with_login|no_login
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    permissions_json: Mapped[list[Any]] = mapped_column(default=list)  # viewer|drilldown|export
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    max_uses: Mapped[int | None] = mapped_column(Integer, default=None)
+    used_count: Mapped[int] = mapped_column(Integer, default=0)
+    ip_whitelist_json: Mapped[list[Any]] = mapped_column(default=list)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PublicLink(Base):
+    __tablename__ = "public_links"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[int] = mapped_column(BigInteger)
+    token_id: Mapped[int] = mapped_column(ForeignKey("share_tokens.id", ondelete="CASCADE"), index=True)
+    url_slug: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------- PDF
+class PdfTemplate(Base):
+    __tablename__ = "pdf_templates"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    schema_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    theme_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    visibility: Mapped[str] = mapped_column(String(16), default="private")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PdfTemplateVersion(Base):
+    __tablename__ = "pdf_template_versions"
+    __table_args__ = (UniqueConstraint("template_id", "version", name="uq_pdf_template_versions_tv"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("pdf_templates.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    schema_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    theme_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class PdfRender(Base):
+    __tablename__ = "pdf_renders"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("pdf_templates.id", ondelete="CASCADE"), index=True)
+    template_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id", ondelete="SET NULL"))
+    params_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|running|done|failed|canceled
+    file_ref: Mapped[str | None] = mapped_column(String(500), default=None)
+    pages: Mapped[int | None] = mapped_column(Integer, default=None)
+    runtime_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    errors_json: Mapped[list[Any]] = mapped_column(default=list)
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    offpeak_only: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# --------------------------------------------------------------------------- jobs
+class JobRecord(Base):
+    __tablename__ = "job_queue"
+    __table_args__ = (Index("ix_job_queue_status_prio", "status", "priority"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    job_type: Mapped[str] = mapped_column(String(32))
+    rq_job_id: Mapped[str | None] = mapped_column(String(128), unique=True, default=None)
+    dedup_key: Mapped[str | None] = mapped_column(String(128), default=None, index=True)
+    payload_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    # queued|running|retry|failed|done|canceled|deferred
+    status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    not_before_at: Mapped[datetime | None] = mapped_column(default=None)
+    scheduled_for: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    worker_id: Mapped[str | None] = mapped_column(String(128), default=None)
+
+
+class WorkerPool(Base):
+    __tablename__ = "worker_pools"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    types_allowed: Mapped[list[Any]] = mapped_column(default=list)
+    concurrency_limit: Mapped[int] = mapped_column(Integer, default=2)
+    tenant_limit_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+
+
+class OffpeakWindow(Base):
+    __tablename__ = "offpeak_windows"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="America/Sao_Paulo")
+    windows_json: Mapped[list[Any]] = mapped_column(
+        default=list
+    )  # [{"dow":[1..7],"from":"HH:mm","to":"HH:mm"}]
+    maintenance_json: Mapped[list[Any]] = mapped_column(default=list)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    source_type: Mapped[str] = mapped_column(String(16))  # trigger|metric
+    object_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    severity: Mapped[str] = mapped_column(String(8), default="info")  # info|warn|crit
+    status: Mapped[str] = mapped_column(String(8), default="open")  # open|acked|closed
+    payload_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    history_json: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Permission(Base):
+    __tablename__ = "permissions"
+    __table_args__ = (Index("ix_permissions_object", "object_type", "object_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[int] = mapped_column(BigInteger)
+    subject_type: Mapped[str] = mapped_column(String(16))  # user|group|customer
+    subject_ref: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))  # owner|editor|viewer
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_logs"
+    __table_args__ = (Index("ix_audit_logs_tenant_at", "tenant_id", "created_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    user_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    action: Mapped[str] = mapped_column(String(32))  # create|edit|delete|run|view|share|job|token|login
+    object_type: Mapped[str | None] = mapped_column(String(32), default=None)
+    object_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    snapshots: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,156 @@
+"""Authorization: one ``authorize(session, user, action, obj)`` used by every service.
+
+Rules, in order: other tenant → not found (no enumeration); tenant admin →
+allowed; owner → allowed; the strongest of explicit grants (user, group,
+customer) and visibility decides the role; the role decides the actions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy.orm import Session
+
+from portal.auth import group_ids
+from portal.errors import NotFound, PermissionDenied
+from portal.models import Membership, Permission, User
+
+ACTIONS_BY_ROLE: dict[str, frozenset[str]] = {
+    "viewer": frozenset({"view", "run", "export"}),
+    "editor": frozenset({"view", "run", "export", "edit"}),
+    "owner": frozenset({"view", "run", "export", "edit", "delete", "share"}),
+}
+RANK = {"viewer": 1, "editor": 2, "owner": 3}
+ACTIONS = frozenset().union(*ACTIONS_BY_ROLE.values())
+
+
+def _object_type(obj: Any) -> str:
+    return str(obj.__tablename__)
+
+
+def role_of(session: Session, user: User, obj: Any) -> str | None:
+    """The strongest role ``user`` has on ``obj`` (``None``: none at all)."""
+    if obj.tenant_id != user.tenant_id:
+        return None
+    if user.is_admin or getattr(obj, "owner_id", None) == user.id:
+        return "owner"
+    roles: list[str] = []
+    visibility = getattr(obj, "visibility", "private")
+    owner_groups: set[int] = set()
+    mine = group_ids(session, user)
+    if visibility == "public":
+        roles.append("viewer")
+    elif visibility == "group" and getattr(obj, "owner_id", None) is not None:
+        owner_groups = set(
+            session.scalars(select(Membership.group_id).where(Membership.user_id == obj.owner_id))
+        )
+        if owner_groups & mine:
+            roles.append("viewer")
+    elif visibility == "customer":
+        customer = (getattr(obj, "scope_json", None) or {}).get("customer_id")
+        if customer is not None and user.customer_id == customer:
+            roles.append("viewer")
+    now = datetime.now(UTC)
+    subjects = [("user", str(user.id)), *(("group", str(g)) for g in mine)]
+    if user.customer_id is not None:
+        subjects.append(("customer", str(user.customer_id)))
+    grants = session.scalars(
+        select(Permission).where(
+            Permission.object_type == _object_type(obj),
+            Permission.object_id == obj.id,
+            or_(*(and_(Permission.subject_type == t, Permission.subject_ref == r) for t, r in subjects)),
+        )
+    )
+    for g in grants:
+        exp = g.expires_at
+        if exp is not None and (exp if exp.tzinfo else exp.replace(tzinfo=UTC)) < now:
+            continue
+        roles.append(g.role)
+    return max(roles, key=RANK.__getitem__) if roles else None
+
+
+def can(session: Session, user: User, action: str, obj: Any) -> bool:
+    """Whether ``user`` may do ``action`` on ``obj``."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    role = role_of(session, user, obj)
+    return role is not None and action in ACTIONS_BY_ROLE[role]
+
+
+def authorize(session: Session, user: User, action: str, obj: Any) -> None:
+    """Raise unless ``user`` may do ``action`` on ``obj``.
+
+    Objects the user cannot even see raise :class:`NotFound`, so ids of other
+    tenants' objects cannot be probed.
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    role = role_of(session, user, obj)
+    kind = _object_type(obj).rstrip("s")
+    if role is None:
+        raise NotFound(f"{kind} {obj.id} not found")
+    if action not in ACTIONS_BY_ROLE[role]:
+        raise PermissionDenied(f"you are {role} of {kind} {obj.id} and cannot {action} it")
+
+
+def grant(
+    session: Session,
+    obj: Any,
+    subject_type: str,
+    subject_ref: str | int,
+    role: str,
+    *,
+    expires_at: datetime | None = None,
+) -> Permission:
+    """Give a user, group or customer a role on an object."""
+    if subject_type not in ("user", "group", "customer"):
+        raise ValueError(f"unknown subject type {subject_type!r}")
+    if role not in RANK:
+        raise ValueError(f"unknown role {role!r}")
+    p = Permission(
+        object_type=_object_type(obj),
+        object_id=obj.id,
+        subject_type=subject_type,
+        subject_ref=str(subject_ref),
+        role=role,
+        expires_at=expires_at,
+    )
+    session.add(p)
+    session.flush()
+    return p
+
+
+def visible_clause(session: Session, user: User, model: Any) -> ColumnElement[bool]:
+    """SQL condition selecting the rows of ``model`` the user may view (for listings).
+
+    Rows with ``customer`` visibility are candidates: filter them with :func:`can`.
+    """
+    tenant: ColumnElement[bool] = model.tenant_id == user.tenant_id
+    if user.is_admin:
+        return tenant
+    mine = group_ids(session, user)
+    peers = select(Membership.user_id).where(Membership.group_id.in_(mine)) if mine else None
+    subjects = [and_(Permission.subject_type == "user", Permission.subject_ref == str(user.id))]
+    subjects += [and_(Permission.subject_type == "group", Permission.subject_ref == str(g)) for g in mine]
+    if user.customer_id is not None:
+        subjects.append(
+            and_(Permission.subject_type == "customer", Permission.subject_ref == str(user.customer_id))
+        )
+    granted = select(Permission.object_id).where(
+        Permission.object_type == model.__tablename__,
+        or_(*subjects),
+        or_(Permission.expires_at.is_(None), Permission.expires_at > datetime.now(UTC)),
+    )
+    return and_(
+        tenant,
+        or_(
+            model.owner_id == user.id,
+            model.visibility == "public",
+            and_(model.visibility == "group", model.owner_id.in_(peers)) if peers is not None else false(),
+            model.id.in_(granted),
+            # Candidates only: the caller re-checks them with role_of (customer ids live in JSON).
+            model.visibility == "customer" if user.customer_id is not None else false(),
+        ),
+    )

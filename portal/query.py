@@ -1,0 +1,537 @@
+"""Query engine: ``QuerySpec`` → SQLAlchemy Core → DataFrame.
+
+``compile_query`` is pure: every identifier comes from the catalog (an
+allow-list), every value is a bound parameter, and the caller's scope is
+always injected as row filters. ``run_query`` executes with a Redis cache
+keyed by the compiled statement **and** the scope.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Date,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    cast,
+    column,
+    distinct,
+    extract,
+    false,
+    func,
+    literal_column,
+    select,
+    table,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+from sqlalchemy.types import TypeEngine
+
+from portal.catalog import Catalog, Column, Source
+from portal.errors import InvalidSpec, PermissionDenied, unknown
+from portal.scope import Scope
+from portal.specs import Filter, GroupBy, Metric, QuerySpec, parse_spec
+from portal.timewindows import ANCHORS, PLACEHOLDER_RE, parse_time_expr
+
+_SQL_TYPES: dict[str, TypeEngine[Any]] = {
+    "int": Integer(),
+    "float": Float(),
+    "string": String(),
+    "bool": Boolean(),
+    "datetime": DateTime(),
+    "date": Date(),
+}
+
+# Fixed vocabularies rendered into SQL text: bucket names come from the spec's
+# Literal type and are mapped through these dicts, never copied from input.
+_TRUNC = {
+    "hour": "hour",
+    "day": "day",
+    "week": "week",
+    "month": "month",
+    "quarter": "quarter",
+    "year": "year",
+}
+_PART = {"hour_of_day": "hour", "day_of_week": "dow", "month_of_year": "month"}
+_SQLITE_TRUNC = {
+    "hour": "%Y-%m-%d %H:00:00",
+    "day": "%Y-%m-%d 00:00:00",
+    "month": "%Y-%m-01 00:00:00",
+    "year": "%Y-01-01 00:00:00",
+}
+
+
+# --------------------------------------------------------------------------- SQL constructs
+class time_bucket(FunctionElement[datetime]):
+    """``date_trunc(<unit>, col)`` with the unit rendered per dialect."""
+
+    inherit_cache = True
+    name = "time_bucket"
+    type = DateTime()
+
+    def __init__(self, unit: str, col: ColumnElement[Any]) -> None:
+        self.unit = _TRUNC[unit]
+        super().__init__(col)
+
+
+@compiles(time_bucket)
+def _tb_default(element: time_bucket, compiler: Any, **kw: Any) -> str:
+    (col,) = element.clauses
+    return f"date_trunc('{element.unit}', {compiler.process(col, **kw)})"
+
+
+@compiles(time_bucket, "sqlite")
+def _tb_sqlite(element: time_bucket, compiler: Any, **kw: Any) -> str:
+    (col,) = element.clauses
+    c = compiler.process(col, **kw)
+    if element.unit in _SQLITE_TRUNC:
+        return f"strftime('{_SQLITE_TRUNC[element.unit]}', {c})"
+    if element.unit == "week":
+        return f"strftime('%Y-%m-%d 00:00:00', {c}, 'weekday 1', '-7 days')"
+    months_into_quarter = f"(CAST(strftime('%m', {c}) AS INTEGER) - 1) % 3"
+    return f"strftime('%Y-%m-01 00:00:00', {c}, printf('-%d months', {months_into_quarter}))"
+
+
+@compiles(time_bucket, "clickhouse")
+def _tb_clickhouse(element: time_bucket, compiler: Any, **kw: Any) -> str:
+    (col,) = element.clauses
+    fn = {
+        "hour": "toStartOfHour",
+        "day": "toStartOfDay",
+        "week": "toMonday",
+        "month": "toStartOfMonth",
+        "quarter": "toStartOfQuarter",
+        "year": "toStartOfYear",
+    }[element.unit]
+    return f"{fn}({compiler.process(col, **kw)})"
+
+
+class percentile(FunctionElement[float]):
+    """Continuous percentile; ``p`` is a validated float rendered as a number literal."""
+
+    inherit_cache = True
+    name = "percentile"
+    type = Float()
+
+    def __init__(self, p: float, col: ColumnElement[Any]) -> None:
+        self.p = float(p)
+        if not 0.0 < self.p < 1.0:
+            raise ValueError("percentile p must be in (0, 1)")
+        super().__init__(col)
+
+
+@compiles(percentile)
+def _pct_default(element: percentile, compiler: Any, **kw: Any) -> str:
+    (col,) = element.clauses
+    return f"percentile_cont({element.p!r}) WITHIN GROUP (ORDER BY {compiler.process(col, **kw)})"
+
+
+@compiles(percentile, "duckdb")
+def _pct_duckdb(element: percentile, compiler: Any, **kw: Any) -> str:
+    (col,) = element.clauses
+    return f"quantile_cont({compiler.process(col, **kw)}, {element.p!r})"
+
+
+# --------------------------------------------------------------------------- placeholders
+def _now_minute(now: datetime | None) -> datetime:
+    # Truncated to the minute so relative windows give the same cache key for a minute.
+    n = now or datetime.now(UTC).replace(tzinfo=None)
+    return n.replace(second=0, microsecond=0)
+
+
+def resolve_value(value: Any, params: Mapping[str, Any], now: datetime, *, field: str) -> Any:
+    """Replace ``{{...}}`` placeholders in a filter value (recursively for lists)."""
+    if isinstance(value, list | tuple):
+        return [resolve_value(v, params, now, field=f"{field}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str) or "{{" not in value:
+        return value
+
+    def one(expr: str) -> Any:
+        t = parse_time_expr(expr, now)
+        if t is not None:
+            return t
+        name = expr[7:] if expr.startswith("params.") else expr
+        if name in params:
+            return params[name]
+        if re.match(r"^[A-Za-z_]\w*$", name):
+            choices = [*params, *ANCHORS]
+            raise (
+                unknown("param", name, choices, field=field)
+                if params
+                else InvalidSpec(f"{field}: missing param {name!r} (give it in params)", field=field)
+            )
+        raise InvalidSpec(
+            f"{field}: cannot read placeholder {{{{{expr}}}}}; use e.g. {{{{now-7d}}}}, "
+            "{{start_of_month}} or {{params.name}} (units m h d w M y)",
+            field=field,
+        )
+
+    whole = PLACEHOLDER_RE.fullmatch(value.strip())
+    if whole:
+        return one(whole.group(1))
+
+    def sub(m: re.Match[str]) -> str:
+        v = one(m.group(1))
+        return v.isoformat(sep=" ") if isinstance(v, datetime) else str(v)
+
+    return PLACEHOLDER_RE.sub(sub, value)
+
+
+# --------------------------------------------------------------------------- coercion
+def _coerce(col: Column, value: Any, *, field: str) -> Any:
+    """Coerce a JSON value to the column's type or raise ``InvalidSpec`` naming ``field``."""
+    if value is None:
+        raise InvalidSpec(f"{field}: null is not a value here; use op is_null", field=field)
+    try:
+        if col.type == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+            return int(value)
+        if col.type == "float":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            f = float(value)
+            if f != f or f in (float("inf"), float("-inf")):
+                raise ValueError(value)
+            return f
+        if col.type == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+                return value.lower() in ("true", "1")
+            if isinstance(value, int) and value in (0, 1):
+                return bool(value)
+            raise ValueError(value)
+        if col.type in ("datetime", "date"):
+            if isinstance(value, datetime):
+                out = value
+            elif isinstance(value, date):
+                out = datetime(value.year, value.month, value.day)
+            elif isinstance(value, str):
+                out = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            else:
+                raise ValueError(value)
+            if out.tzinfo is not None:  # the warehouse stores naive UTC
+                out = out.astimezone(UTC).replace(tzinfo=None)
+            return out.date() if col.type == "date" else out
+        if isinstance(value, dict | list | tuple):
+            raise ValueError(value)
+        s = str(value)
+        if len(s) > 1000 or "\x00" in s:
+            raise ValueError("text values are limited to 1000 characters without NUL")
+        return s
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidSpec(
+            f"{field}: {str(value)[:60]!r} is not a valid {col.type} for column {col.name!r}", field=field
+        ) from None
+
+
+# --------------------------------------------------------------------------- compilation
+@dataclass(frozen=True)
+class CompiledQuery:
+    """A compiled statement plus what it was compiled from."""
+
+    statement: Select[Any]
+    spec: QuerySpec
+    source: Source
+    scope: Scope
+
+
+def _col(source: Source, name: str, *, field: str) -> tuple[Column, ColumnElement[Any]]:
+    c = source.column(name, field=field)
+    return c, column(c.name, _SQL_TYPES[c.type])
+
+
+def _metric(source: Source, m: Metric, i: int) -> ColumnElement[Any]:
+    field = f"metrics[{i}].column"
+    if m.agg == "count" and not m.column:
+        return func.count().label(m.name)
+    assert m.column is not None  # guaranteed by Metric validation
+    c, e = _col(source, m.column, field=field)
+    if m.agg == "count":
+        return func.count(e).label(m.name)
+    if m.agg == "count_distinct":
+        return func.count(distinct(e)).label(m.name)
+    if m.agg in ("min", "max"):
+        agg_fn = func.min if m.agg == "min" else func.max
+        return agg_fn(e).label(m.name)
+    if not c.is_numeric:
+        raise InvalidSpec(
+            f"{field}: {m.agg} needs a numeric column; {c.name!r} is {c.type} (use count or count_distinct)",
+            field=field,
+        )
+    num = cast(e, Integer) if c.type == "bool" else e
+    if m.agg == "sum":
+        return func.sum(num).label(m.name)
+    if m.agg == "avg":
+        return func.avg(num).label(m.name)
+    p = 0.5 if m.agg == "median" else float(m.p or 0.5)
+    return percentile(p, num).label(m.name)
+
+
+def _group(source: Source, g: GroupBy, i: int) -> ColumnElement[Any]:
+    c, e = _col(source, g.column, field=f"group_by[{i}].column")
+    if g.bucket is None:
+        return e.label(g.name)
+    if not c.is_time:
+        raise InvalidSpec(
+            f"group_by[{i}].bucket: time buckets need a datetime column; {c.name!r} is {c.type}",
+            field=f"group_by[{i}].bucket",
+        )
+    if g.bucket in _PART:
+        return cast(extract(_PART[g.bucket], e), Integer).label(g.name)
+    return time_bucket(g.bucket, e).label(g.name)
+
+
+def _filter(
+    source: Source, f: Filter, i: int, params: Mapping[str, Any], now: datetime
+) -> ColumnElement[bool]:
+    field = f"filters[{i}]"
+    c, e = _col(source, f.column, field=f"{field}.column")
+    vfield = f"{field}.value"
+    if f.op == "is_null":
+        return e.is_(None)
+    if f.op == "is_not_null":
+        return e.is_not(None)
+    raw = f.value
+    if (
+        f.op == "between"
+        and isinstance(raw, str)
+        and ".." in raw
+        and not PLACEHOLDER_RE.fullmatch(raw.strip())
+    ):
+        raw = raw.split("..", 1)
+    value = resolve_value(raw, params, now, field=vfield)
+    if f.op in ("in", "not_in"):
+        if not isinstance(value, list) or not value:
+            raise InvalidSpec(f"{vfield}: op {f.op!r} needs a non-empty list", field=vfield)
+        vals = [_coerce(c, v, field=f"{vfield}[{k}]") for k, v in enumerate(value)]
+        bp = bindparam(f"f{i}", vals, expanding=True, type_=_SQL_TYPES[c.type])
+        return e.in_(bp) if f.op == "in" else e.not_in(bp)
+    if f.op == "between":
+        if not isinstance(value, list) or len(value) != 2:
+            raise InvalidSpec(f"{vfield}: op 'between' needs [low, high]", field=vfield)
+        lo = _coerce(c, value[0], field=f"{vfield}[0]")
+        hi = _coerce(c, value[1], field=f"{vfield}[1]")
+        t = _SQL_TYPES[c.type]
+        return e.between(bindparam(f"f{i}lo", lo, type_=t), bindparam(f"f{i}hi", hi, type_=t))
+    if f.op == "like":
+        if c.type != "string":
+            raise InvalidSpec(
+                f"{field}.op: like needs a text column; {c.name!r} is {c.type}", field=f"{field}.op"
+            )
+        return e.like(bindparam(f"f{i}", _coerce(c, value, field=vfield), type_=String()))
+    v = bindparam(f"f{i}", _coerce(c, value, field=vfield), type_=_SQL_TYPES[c.type])
+    ops = {"=": e == v, "!=": e != v, ">": e > v, ">=": e >= v, "<": e < v, "<=": e <= v}
+    return ops[f.op]
+
+
+def scope_filters(source: Source, scope: Scope) -> list[ColumnElement[bool]]:
+    """Row filters enforcing ``scope`` on ``source``; fails closed when a source cannot be scoped."""
+    tcol = source.scope.get("tenant")
+    if not tcol:
+        raise PermissionDenied(
+            f"source {source.name!r} has no tenant column and cannot be queried", field="source"
+        )
+    conds: list[ColumnElement[bool]] = [column(tcol, String()) == bindparam("scope_tenant", scope.tenant_key)]
+    for kind, ids in sorted(scope.restrictions().items()):
+        col_name = source.scope.get(kind)  # type: ignore[call-overload]
+        if not col_name:
+            raise PermissionDenied(
+                f"source {source.name!r} cannot be restricted by {kind}, and your access is {kind}-scoped",
+                field="source",
+            )
+        if not ids:
+            conds.append(false())
+        else:
+            conds.append(
+                column(col_name, Integer()).in_(bindparam(f"scope_{kind}", sorted(ids), expanding=True))
+            )
+    return conds
+
+
+def compile_query(
+    spec: QuerySpec | Mapping[str, Any],
+    catalog: Catalog,
+    scope: Scope,
+    *,
+    params: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+    max_rows: int | None = None,
+) -> CompiledQuery:
+    """Compile a spec to a parameterized ``Select``. Pure: no I/O.
+
+    ``params`` override the spec's own ``params``; ``now`` anchors relative
+    windows (default: current UTC minute); ``max_rows`` caps ``limit``.
+    """
+    qs = parse_spec(QuerySpec, spec)
+    source = catalog.source(qs.source)
+    merged = {**qs.params, **(params or {})}
+    at = _now_minute(now)
+    where = [
+        *scope_filters(source, scope),
+        *(_filter(source, f, i, merged, at) for i, f in enumerate(qs.filters)),
+    ]
+    tbl = table(source.table)
+    if qs.columns:
+        selected: list[ColumnElement[Any]] = [
+            _col(source, name, field=f"columns[{i}]")[1] for i, name in enumerate(qs.columns)
+        ]
+        groups: list[ColumnElement[Any]] = []
+    else:
+        groups = [_group(source, g, i) for i, g in enumerate(qs.group_by)]
+        selected = [*groups, *(_metric(source, m, i) for i, m in enumerate(qs.metrics))]
+    stmt = select(*selected).select_from(tbl).where(and_(*where))
+    if groups:
+        stmt = stmt.group_by(*(g.element for g in groups))
+    names = qs.output_names if not qs.columns else qs.columns
+    order: list[ColumnElement[Any]] = []
+    for i, s in enumerate(qs.sort):
+        if s.by in names:
+            ref: ColumnElement[Any] = literal_column(_quoted(s.by))
+        elif qs.columns:
+            ref = _col(source, s.by, field=f"sort[{i}].by")[1]
+        else:
+            raise unknown("result column", s.by, names, field=f"sort[{i}].by")
+        order.append(ref.desc() if s.desc else ref.asc())
+    if not order and groups:
+        # Deterministic output (and stable cache entries) for grouped queries.
+        order = [literal_column(_quoted(g.name)).asc() for g in qs.group_by]
+    if order:
+        stmt = stmt.order_by(*order)
+    limit = qs.limit if max_rows is None else min(qs.limit, max_rows)
+    stmt = stmt.limit(bindparam("row_limit", limit, literal_execute=True))
+    if qs.offset:
+        stmt = stmt.offset(bindparam("row_offset", qs.offset, literal_execute=True))
+    return CompiledQuery(stmt, qs, source, scope)
+
+
+def _quoted(name: str) -> str:
+    # Result names match ALIAS_RE (letters, digits, _), validated by the spec, so quoting is safe.
+    return '"' + name + '"'
+
+
+# --------------------------------------------------------------------------- execution
+@dataclass(frozen=True)
+class QueryResult:
+    """A result frame plus how it was obtained."""
+
+    frame: pd.DataFrame
+    cached: bool
+    runtime_ms: float
+    cache_key: str | None = None
+
+    @property
+    def row_count(self) -> int:
+        """Rows in the frame."""
+        return len(self.frame)
+
+
+@dataclass(frozen=True)
+class QueryEstimate:
+    """Rough size of a query, for throttling heavy work."""
+
+    scanned_rows: int
+    result_rows: int
+    cost: float
+    method: str
+
+
+def statement_key(stmt: Select[Any], engine: Engine) -> str:
+    """Text of the statement with its parameter values: the cache identity of a compiled query."""
+    compiled = stmt.compile(dialect=engine.dialect)
+    params = {
+        k: (sorted(map(str, v)) if isinstance(v, list | tuple) else str(v))
+        for k, v in compiled.params.items()
+    }
+    return f"{compiled}|{sorted(params.items())}"
+
+
+def fetch_frame(engine: Engine, stmt: Any) -> pd.DataFrame:
+    """Execute and return a DataFrame, with a columnar fast path on DuckDB."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "duckdb":
+            compiled = stmt.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
+            raw = conn.connection.driver_connection
+            positional = [compiled.params[k] for k in (compiled.positiontup or [])]
+            return raw.execute(str(compiled), positional).df()  # type: ignore[union-attr]
+        result = conn.execute(stmt)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def run_query(
+    spec: QuerySpec | Mapping[str, Any],
+    *,
+    catalog: Catalog,
+    scope: Scope,
+    engine: Engine,
+    cache: Any | None = None,
+    params: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+    max_rows: int | None = None,
+) -> QueryResult:
+    """Compile and run a spec; served from ``cache`` (a :class:`portal.cache.QueryCache`) when possible."""
+    t0 = time.perf_counter()
+    cq = compile_query(spec, catalog, scope, params=params, now=now, max_rows=max_rows)
+    key = None
+    if cache is not None:
+        key = cache.key(cq.source.name, statement_key(cq.statement, engine), scope)
+        hit = cache.get(key)
+        if hit is not None:
+            return QueryResult(hit, True, (time.perf_counter() - t0) * 1000, key)
+    frame = fetch_frame(engine, cq.statement)
+    if cache is not None and key is not None:
+        cache.set(key, frame)
+    return QueryResult(frame, False, (time.perf_counter() - t0) * 1000, key)
+
+
+def estimate_query(
+    spec: QuerySpec | Mapping[str, Any],
+    *,
+    catalog: Catalog,
+    scope: Scope,
+    engine: Engine,
+    params: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> QueryEstimate:
+    """Estimate rows scanned/returned: planner estimates on PostgreSQL, an exact filtered count elsewhere."""
+    cq = compile_query(spec, catalog, scope, params=params, now=now)
+    where = cq.statement.whereclause
+    count_stmt = select(func.count()).select_from(table(cq.source.table))
+    if where is not None:
+        count_stmt = count_stmt.where(where)
+    n_metrics = max(1, len(cq.spec.metrics) + len(cq.spec.columns))
+    if engine.dialect.name == "postgresql":
+        compiled = count_stmt.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
+        with engine.connect() as conn:
+            plan = conn.exec_driver_sql(
+                "EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params
+            ).scalar_one()
+        top = plan[0]["Plan"]
+        leaf = top
+        while leaf.get("Plans"):
+            leaf = leaf["Plans"][0]
+        scanned = int(leaf.get("Plan Rows", 0))
+        method = "postgresql-explain"
+    else:
+        with engine.connect() as conn:
+            scanned = int(conn.execute(count_stmt).scalar_one())
+        method = "count"
+    limit = cq.spec.limit
+    result = min(limit, scanned) if not cq.spec.group_by else min(limit, scanned, 1_000_000)
+    return QueryEstimate(scanned, result, round(scanned * n_metrics / 1e6, 3), method)

