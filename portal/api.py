@@ -25,7 +25,7 @@ from tornado.web import HTTPError, RequestHandler
 from portal import audit, auth, reports
 from portal.context import AppContext
 from portal.db import transaction
-from portal.errors import AuthenticationFailed, InvalidSpec, PortalError
+from portal.errors import AuthenticationFailed, BadRequest, InvalidSpec, PortalError
 from portal.exports import export_frame
 from portal.metrics import HTTP_REQUESTS
 from portal.models import User
@@ -82,9 +82,9 @@ class BaseHandler(RequestHandler):
         try:
             data = json.loads(self.request.body)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidSpec(f"body: invalid JSON ({exc})", field="body") from None
+            raise BadRequest(f"body: invalid JSON ({exc})", field="body") from None
         if not isinstance(data, dict):
-            raise InvalidSpec("body: must be a JSON object", field="body")
+            raise BadRequest("body: must be a JSON object", field="body")
         return data
 
     def client_ip(self) -> str:
@@ -195,12 +195,12 @@ class TokensHandler(BaseHandler):
         data = self.body()
         email, password = data.get("email"), data.get("password")
         if not isinstance(email, str) or not email:
-            raise InvalidSpec("email: required", field="email")
+            raise BadRequest("email: required", field="email")
         if not isinstance(password, str) or not password:
-            raise InvalidSpec("password: required", field="password")
+            raise BadRequest("password: required", field="password")
         name = data.get("name") or "api"
         if not isinstance(name, str):
-            raise InvalidSpec("name: must be text", field="name")
+            raise BadRequest("name: must be text", field="name")
         hit(self.ctx.redis, f"login:{self.client_ip()}", limit=LOGIN_LIMIT_PER_MINUTE, window_seconds=60)
 
         def issue(session: Session, _: User) -> dict[str, Any]:
@@ -238,10 +238,10 @@ class QueryHandler(BaseHandler):
     async def post(self) -> None:
         data = self.body()
         if "query" not in data:
-            raise InvalidSpec("query: required (a QuerySpec object)", field="query")
+            raise BadRequest("query: required (a QuerySpec object)", field="query")
         params = data.get("params") or {}
         if not isinstance(params, dict):
-            raise InvalidSpec("params: must be an object", field="params")
+            raise BadRequest("params: must be an object", field="params")
 
         def run(session: Session, user: User) -> dict[str, Any]:
             scope = auth.user_scope(session, user)
@@ -260,7 +260,7 @@ class EstimateHandler(BaseHandler):
     async def post(self) -> None:
         data = self.body()
         if "query" not in data:
-            raise InvalidSpec("query: required (a QuerySpec object)", field="query")
+            raise BadRequest("query: required (a QuerySpec object)", field="query")
 
         def est(session: Session, user: User) -> dict[str, Any]:
             e = self.ctx.warehouse.estimate(
@@ -327,10 +327,10 @@ class ExecuteHandler(BaseHandler):
         data = self.body()
         params = data.get("params")
         if params is not None and not isinstance(params, dict):
-            raise InvalidSpec("params: must be an object", field="params")
+            raise BadRequest("params: must be an object", field="params")
         use_cache = data.get("use_cache", True)
         if not isinstance(use_cache, bool):
-            raise InvalidSpec("use_cache: must be true or false", field="use_cache")
+            raise BadRequest("use_cache: must be true or false", field="use_cache")
 
         def run(session: Session, user: User) -> dict[str, Any]:
             ex = reports.execute_report(

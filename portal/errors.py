@@ -36,6 +36,12 @@ class InvalidSpec(PortalError):
     status = 422
 
 
+class BadRequest(PortalError):
+    """The request itself is malformed (not JSON, wrong shape, missing field)."""
+
+    status = 400
+
+
 class NotFound(PortalError):
     """The object does not exist, or the caller may not know it exists."""
 

@@ -1,0 +1,102 @@
+"""The `conductor` command line, in-process, on embedded defaults (SQLite + DuckDB + embedded Redis)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from portal.cli import main
+from portal.redis_server import free_port
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    for k in ("DATABASE_URL", "WAREHOUSE_URL", "REDIS_URL", "CONDUCTOR_TOKEN"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("CONDUCTOR_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def test_demo_prepares_everything(home, capsys):
+    assert main(["demo", "--no-serve", "--scale", "0.002"]) == 0
+    out = capsys.readouterr()
+    assert (home / "conductor.sqlite3").exists() and (home / "warehouse.duckdb").exists()
+    assert "admin@acme.example.com" in out.out and "password: conductor-demo" in out.out
+    assert "tickets" in out.err and "rows" in out.err  # progress bar
+    # idempotent: a second run keeps the data and says the accounts exist
+    assert main(["demo", "--no-serve"]) == 0
+    assert "already exist" in capsys.readouterr().out
+
+
+def test_users_and_tokens(home, capsys, monkeypatch):
+    assert main(["migrate"]) == 0
+    monkeypatch.setenv("CONDUCTOR_PASSWORD", "s3cret-password")
+    assert main(["create-user", "--tenant", "initech", "--email", "Bob@Initech.com", "--admin"]) == 0
+    assert "created user bob@initech.com" in capsys.readouterr().out
+    assert main(["create-token", "--email", "bob@initech.com"]) == 0
+    assert capsys.readouterr().out.strip().startswith("cbi_")
+    # bad input: a clear message and exit code 2, no traceback
+    assert main(["create-token", "--email", "nobody@initech.com"]) == 2
+    assert "no user" in capsys.readouterr().err
+    assert main(["create-user", "--tenant", "initech", "--email", "bob@initech.com"]) == 2
+    assert "already registered" in capsys.readouterr().err
+
+
+def test_migrate_down_and_up(home, capsys):
+    assert main(["migrate"]) == 0
+    assert main(["migrate", "--downgrade", "base"]) == 0
+    assert main(["migrate"]) == 0
+    assert "head" in capsys.readouterr().out
+
+
+def test_refuses_default_secret_outside_dev_mode(home, monkeypatch, capsys):
+    assert main(["migrate"]) == 0
+    monkeypatch.setenv("CONDUCTOR_DEV", "0")
+    assert main(["serve"]) == 2
+    assert "CONDUCTOR_SECRET_KEY" in capsys.readouterr().err
+
+
+def test_serve_refuses_unmigrated_database(home, capsys):
+    assert main(["serve"]) == 2
+    assert "conductor migrate" in capsys.readouterr().err
+
+
+def test_serve_subprocess_health_page_and_clean_exit(home):
+    assert main(["demo", "--no-serve", "--scale", "0.002"]) == 0
+    port = free_port()
+    env = {**os.environ, "CONDUCTOR_PORT": str(port), "CONDUCTOR_HOME": str(home)}
+    exe = Path(sys.executable).with_name("conductor")
+    proc = subprocess.Popen([str(exe), "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                r = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.time() < deadline, "server did not start"
+                time.sleep(0.3)
+        assert r.status_code == 200 and r.json()["status"] == "ok"
+        page = requests.get(f"http://127.0.0.1:{port}/", timeout=30)
+        assert page.status_code == 200 and "Conductor BI" in page.text
+        tok = requests.post(f"http://127.0.0.1:{port}/api/tokens",
+                            json={"email": "analyst@acme.example.com", "password": "conductor-demo"}, timeout=10)
+        assert tok.status_code == 201
+        rep = requests.get(f"http://127.0.0.1:{port}/api/reports",
+                           headers={"Authorization": f"Bearer {tok.json()['token']}"}, timeout=10)
+        assert len(rep.json()["reports"]) >= 4
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode in (0, -signal.SIGTERM), out
+    # the embedded Redis it started is gone too
+    left = subprocess.run(["pgrep", "-f", f"redis-server.*{home}"], capture_output=True, text=True).stdout
+    assert not left.strip(), out
