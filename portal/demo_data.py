@@ -1579,6 +1579,7 @@ class _Counter:
 
 def _load_duckdb(path: str, gen: _Generator, totals: _Loaded, progress: Progress | None) -> _Loaded:
     import duckdb
+    import pyarrow as pa
 
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -1588,7 +1589,8 @@ def _load_duckdb(path: str, gen: _Generator, totals: _Loaded, progress: Progress
     try:
         for table, df in gen.frames():
             select = ", ".join(f'CAST("{c}" AS {_DUCKDB_TYPES[t]}) AS "{c}"' for c, t in TABLE_COLUMNS[table])
-            con.register("demo_chunk", df)
+            # via Arrow: DuckDB scans dictionary-encoded strings ~3x faster than pandas Categoricals
+            con.register("demo_chunk", pa.Table.from_pandas(df, preserve_index=False))
             try:
                 if table in created:
                     con.execute(f'INSERT INTO "{table}" SELECT {select} FROM demo_chunk')

@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -409,9 +410,11 @@ def compile_query(
         else:
             raise unknown("result column", s.by, names, field=f"sort[{i}].by")
         order.append(ref.desc() if s.desc else ref.asc())
-    if not order and groups:
-        # Deterministic output (and stable cache entries) for grouped queries.
-        order = [literal_column(_quoted(g.name)).asc() for g in qs.group_by]
+    if groups:
+        # Group columns break ties (or are the whole order): the same rows in the same
+        # order on every warehouse, and stable cache entries.
+        sorted_by = {s.by for s in qs.sort}
+        order += [literal_column(_quoted(g.name)).asc() for g in qs.group_by if g.name not in sorted_by]
     if order:
         stmt = stmt.order_by(*order)
     limit = qs.limit if max_rows is None else min(qs.limit, max_rows)
@@ -471,7 +474,22 @@ def fetch_frame(engine: Engine, stmt: Any) -> pd.DataFrame:
             positional = [compiled.params[k] for k in (compiled.positiontup or [])]
             return raw.execute(str(compiled), positional).df()  # type: ignore[union-attr]
         result = conn.execute(stmt)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        return _numeric_decimals(pd.DataFrame(result.fetchall(), columns=list(result.keys())))
+
+
+def _numeric_decimals(frame: pd.DataFrame) -> pd.DataFrame:
+    """PostgreSQL returns ``numeric`` aggregates as ``Decimal``: make them floats (ints when integral)."""
+    for c in frame.columns:
+        s = frame[c]
+        if s.dtype != object:
+            continue
+        sample = s.dropna()
+        if sample.empty or not isinstance(sample.iloc[0], Decimal):
+            continue
+        as_float = pd.to_numeric(s, errors="coerce").astype("float64")
+        integral = bool(((as_float.dropna() % 1) == 0).all()) and s.notna().all()
+        frame[c] = as_float.astype("int64") if integral else as_float
+    return frame
 
 
 def run_query(
