@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from tornado.ioloop import IOLoop
 from tornado.web import HTTPError, RequestHandler
 
-from portal import audit, auth, reports
+from portal import audit, auth, dashboards, reports
 from portal.context import AppContext
 from portal.db import transaction
 from portal.errors import AuthenticationFailed, BadRequest, InvalidSpec, PortalError
@@ -380,6 +380,202 @@ class ExecutionExportHandler(BaseHandler):
         self.finish(data)
 
 
+# --------------------------------------------------------------------------- dashboards and widgets
+def _query_args(handler: RequestHandler) -> dict[str, list[str]]:
+    try:
+        return {k: [v.decode("utf-8") for v in vs] for k, vs in handler.request.query_arguments.items()}
+    except UnicodeDecodeError:
+        raise BadRequest("query string: must be UTF-8", field="query") from None
+
+
+def _drill_arg(handler: RequestHandler) -> list[Any] | None:
+    raw = handler.get_query_argument("drill", None)
+    if raw is None or raw == "":
+        return None
+    try:
+        path = json.loads(raw)
+    except ValueError:
+        raise BadRequest('drill: must be JSON, e.g. [["team_name", "Field A"]]', field="drill") from None
+    if not isinstance(path, list) or not all(
+        isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in path
+    ):
+        raise BadRequest("drill: must be a list of [column, value] pairs", field="drill")
+    return path
+
+
+def _body_id(data: dict[str, Any], name: str) -> int:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**62:
+        raise BadRequest(f"{name}: required, a positive integer", field=name)
+    return value
+
+
+class DashboardsHandler(BaseHandler):
+    async def get(self) -> None:
+        group = self.get_query_argument("group", None) or None
+        search = self.get_query_argument("search", None)
+
+        def lst(session: Session, user: User) -> dict[str, Any]:
+            rows = dashboards.list_dashboards(session, user, group=group, search=search)
+            favs = dashboards.favorite_ids(session, user)
+            return {"dashboards": [dashboards.dashboard_to_dict(d, favorite=d.id in favs) for d in rows]}
+
+        self.send(await self.call(lst))
+
+    async def post(self) -> None:
+        data = self.body()
+
+        def create(session: Session, user: User) -> dict[str, Any]:
+            d = dashboards.create_dashboard(session, user, data, catalog=self.ctx.warehouse.catalog)
+            return dashboards.dashboard_to_dict(d, [], favorite=False)
+
+        self.send(await self.call(create), 201)
+
+
+def _full(session: Session, user: User, dashboard_id: int) -> dict[str, Any]:
+    d = dashboards.get_dashboard(session, user, dashboard_id)
+    return dashboards.dashboard_to_dict(
+        d,
+        dashboards.list_widgets(session, user, d.id),
+        favorite=dashboards.is_favorite(session, user, d.id),
+    )
+
+
+class DashboardHandler(BaseHandler):
+    async def get(self, did: str) -> None:
+        self.send(await self.call(lambda s, u: _full(s, u, _id(did))))
+
+    async def put(self, did: str) -> None:
+        data = self.body()
+
+        def put(session: Session, user: User) -> dict[str, Any]:
+            d = dashboards.update_dashboard(session, user, _id(did), data, catalog=self.ctx.warehouse.catalog)
+            return _full(session, user, d.id)
+
+        self.send(await self.call(put))
+
+    async def delete(self, did: str) -> None:
+        await self.call(lambda s, u: dashboards.delete_dashboard(s, u, _id(did)))
+        self.set_status(204)
+        self.finish()
+
+
+class DashboardDuplicateHandler(BaseHandler):
+    async def post(self, did: str) -> None:
+        data = self.body()
+        name = data.get("name")
+        if name is not None and not isinstance(name, str):
+            raise BadRequest("name: must be text", field="name")
+
+        def dup(session: Session, user: User) -> dict[str, Any]:
+            d = dashboards.duplicate_dashboard(session, user, _id(did), name=name)
+            return _full(session, user, d.id)
+
+        self.send(await self.call(dup), 201)
+
+
+class DashboardFavoriteHandler(BaseHandler):
+    async def post(self, did: str) -> None:
+        def toggle(session: Session, user: User) -> dict[str, Any]:
+            return {"id": _id(did), "favorite": dashboards.toggle_favorite(session, user, _id(did))}
+
+        self.send(await self.call(toggle))
+
+
+class DashboardViewHandler(BaseHandler):
+    async def get(self, did: str) -> None:
+        args = _query_args(self)
+
+        def view(session: Session, user: User) -> dict[str, Any]:
+            filters = dashboards.filters_from_args(args)
+            return dashboards.view_dashboard(session, user, self.ctx.warehouse, _id(did), filters=filters)
+
+        self.send(await self.call(view))
+
+
+class DashboardLayoutHandler(BaseHandler):
+    async def put(self, did: str) -> None:
+        positions = self.body().get("positions")
+        if not isinstance(positions, dict):
+            raise BadRequest("positions: required, an object {widget_id: {x, y, w, h}}", field="positions")
+
+        def save(session: Session, user: User) -> dict[str, Any]:
+            widgets = dashboards.save_layout(session, user, _id(did), positions)
+            return {"widgets": [dashboards.widget_to_dict(w) for w in widgets]}
+
+        self.send(await self.call(save))
+
+
+class WidgetsHandler(BaseHandler):
+    async def post(self) -> None:
+        data = self.body()
+        for key in data:
+            if key not in ("dashboard_id", "spec", "position"):
+                raise BadRequest(f"{key}: unknown field (give dashboard_id, spec, position)", field=key)
+        dashboard_id = _body_id(data, "dashboard_id")
+        if not isinstance(data.get("spec"), dict):
+            raise BadRequest("spec: required, a widget spec object", field="spec")
+        position = data.get("position")
+        if position is not None and not isinstance(position, dict):
+            raise BadRequest("position: must be an object {x, y, w, h}", field="position")
+
+        def add(session: Session, user: User) -> dict[str, Any]:
+            w = dashboards.add_widget(
+                session, user, dashboard_id, data["spec"], position, catalog=self.ctx.warehouse.catalog
+            )
+            return dashboards.widget_to_dict(w)
+
+        self.send(await self.call(add), 201)
+
+
+class WidgetHandler(BaseHandler):
+    async def get(self, wid: str) -> None:
+        def get(session: Session, user: User) -> dict[str, Any]:
+            w, _ = dashboards.get_widget(session, user, _id(wid))
+            return dashboards.widget_to_dict(w)
+
+        self.send(await self.call(get))
+
+    async def put(self, wid: str) -> None:
+        data = self.body()
+        for key in data:
+            if key not in ("spec", "position"):
+                raise BadRequest(f"{key}: unknown field (give spec and/or position)", field=key)
+        spec, position = data.get("spec"), data.get("position")
+        if spec is None and position is None:
+            raise BadRequest("spec: give spec and/or position", field="spec")
+        for name, value in (("spec", spec), ("position", position)):
+            if value is not None and not isinstance(value, dict):
+                raise BadRequest(f"{name}: must be an object", field=name)
+
+        def put(session: Session, user: User) -> dict[str, Any]:
+            w = dashboards.update_widget(
+                session, user, _id(wid), spec=spec, position=position, catalog=self.ctx.warehouse.catalog
+            )
+            return dashboards.widget_to_dict(w)
+
+        self.send(await self.call(put))
+
+    async def delete(self, wid: str) -> None:
+        await self.call(lambda s, u: dashboards.delete_widget(s, u, _id(wid)))
+        self.set_status(204)
+        self.finish()
+
+
+class WidgetDataHandler(BaseHandler):
+    async def get(self, wid: str) -> None:
+        args = _query_args(self)
+        drill_path = _drill_arg(self)
+
+        def data(session: Session, user: User) -> dict[str, Any]:
+            filters = dashboards.filters_from_args(args)
+            return dashboards.widget_data(
+                session, user, self.ctx.warehouse, None, _id(wid), filters=filters, drill_path=drill_path
+            )
+
+        self.send(await self.call(data))
+
+
 class NotFoundHandler(BaseHandler):
     def prepare(self) -> None:
         raise HTTPError(404, "no such endpoint: %s %s", self.request.method, self.request.path)
@@ -400,6 +596,15 @@ def routes(ctx: AppContext) -> list[tuple[str, type[RequestHandler], dict[str, A
         (r"/api/reports/(\d{1,18})/execute", ExecuteHandler),
         (r"/api/reports/(\d{1,18})/executions", ExecutionsHandler),
         (r"/api/executions/(\d{1,18})/export", ExecutionExportHandler),
+        (r"/api/dashboards", DashboardsHandler),
+        (r"/api/dashboards/(\d{1,18})", DashboardHandler),
+        (r"/api/dashboards/(\d{1,18})/duplicate", DashboardDuplicateHandler),
+        (r"/api/dashboards/(\d{1,18})/favorite", DashboardFavoriteHandler),
+        (r"/api/dashboards/(\d{1,18})/view", DashboardViewHandler),
+        (r"/api/dashboards/(\d{1,18})/layout", DashboardLayoutHandler),
+        (r"/api/widgets", WidgetsHandler),
+        (r"/api/widgets/(\d{1,18})", WidgetHandler),
+        (r"/api/widgets/(\d{1,18})/data", WidgetDataHandler),
         (r"/api/.*", NotFoundHandler),
     ]
     return [(pattern, h, {"ctx": ctx, "route": pattern}) for pattern, h in table]

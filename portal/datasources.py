@@ -35,7 +35,9 @@ def _require_admin(user: User) -> None:
         raise PermissionDenied("only tenant admins manage data sources")
 
 
-def create_data_source(session: Session, user: User, data: DataSourceIn | dict[str, Any], secret_key: str) -> DataSource:
+def create_data_source(
+    session: Session, user: User, data: DataSourceIn | dict[str, Any], secret_key: str
+) -> DataSource:
     """Register a data source; credentials are stored encrypted, never in ``config_json``."""
     _require_admin(user)
     d = parse_spec(DataSourceIn, data)
@@ -48,12 +50,19 @@ def create_data_source(session: Session, user: User, data: DataSourceIn | dict[s
         except ArgumentError:
             raise InvalidSpec(f"config.url: not a SQLAlchemy URL: {url[:80]!r}", field="config.url") from None
         if parsed.password:
-            raise InvalidSpec("config.url: put the password in credentials.password, not in the URL",
-                              field="config.url")
-    if session.scalar(select(DataSource.id).where(DataSource.tenant_id == user.tenant_id, DataSource.name == d.name)):
+            raise InvalidSpec(
+                "config.url: put the password in credentials.password, not in the URL", field="config.url"
+            )
+    if session.scalar(
+        select(DataSource.id).where(DataSource.tenant_id == user.tenant_id, DataSource.name == d.name)
+    ):
         raise InvalidSpec(f"name: a data source called {d.name!r} exists", field="name")
     ds = DataSource(
-        tenant_id=user.tenant_id, name=d.name, kind=d.kind, config_json=d.config, owner_id=user.id,
+        tenant_id=user.tenant_id,
+        name=d.name,
+        kind=d.kind,
+        config_json=d.config,
+        owner_id=user.id,
         credentials_encrypted=encrypt_json(secret_key, d.credentials) if d.credentials else None,
     )
     session.add(ds)

@@ -73,7 +73,9 @@ def test_serve_subprocess_health_page_and_clean_exit(home):
     port = free_port()
     env = {**os.environ, "CONDUCTOR_PORT": str(port), "CONDUCTOR_HOME": str(home)}
     exe = Path(sys.executable).with_name("conductor")
-    proc = subprocess.Popen([str(exe), "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [str(exe), "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         deadline = time.time() + 60
         while True:
@@ -87,11 +89,17 @@ def test_serve_subprocess_health_page_and_clean_exit(home):
         assert r.status_code == 200 and r.json()["status"] == "ok"
         page = requests.get(f"http://127.0.0.1:{port}/", timeout=30)
         assert page.status_code == 200 and "Conductor BI" in page.text
-        tok = requests.post(f"http://127.0.0.1:{port}/api/tokens",
-                            json={"email": "analyst@acme.example.com", "password": "conductor-demo"}, timeout=10)
+        tok = requests.post(
+            f"http://127.0.0.1:{port}/api/tokens",
+            json={"email": "analyst@acme.example.com", "password": "conductor-demo"},
+            timeout=10,
+        )
         assert tok.status_code == 201
-        rep = requests.get(f"http://127.0.0.1:{port}/api/reports",
-                           headers={"Authorization": f"Bearer {tok.json()['token']}"}, timeout=10)
+        rep = requests.get(
+            f"http://127.0.0.1:{port}/api/reports",
+            headers={"Authorization": f"Bearer {tok.json()['token']}"},
+            timeout=10,
+        )
         assert len(rep.json()["reports"]) >= 4
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -20,7 +20,14 @@ def test_connection_query_save_run(ctx, demo):
     assert conn.user["email"] == "analyst@acme.example.com"
     assert "tickets" in conn.sources()["source"].tolist()
     assert "team_name" in conn.columns("tickets")["name"].tolist()
-    q = portal.Query("tickets").count(as_="n").agg("median", "resolution_hours", as_="med").by("team_name").order("n", desc=True).limit(5)
+    q = (
+        portal.Query("tickets")
+        .count(as_="n")
+        .agg("median", "resolution_hours", as_="med")
+        .by("team_name")
+        .order("n", desc=True)
+        .limit(5)
+    )
     df = conn.query(q)
     assert list(df.columns) == ["team_name", "n", "med"] and len(df) <= 5 and df["n"].is_monotonic_decreasing
     spec = portal.Query("tickets").count(as_="n").where("priority", "=", "{{p}}")
@@ -66,19 +73,38 @@ def test_data_sources(ctx, demo, pg_server):
     with transaction(ctx.sessions) as s:
         admin, viewer = s.get(User, demo[("acme", "admin")].id), s.get(User, demo[("acme", "viewer")].id)
         with pytest.raises(PermissionDenied):
-            datasources.create_data_source(s, viewer, {"name": "x", "kind": "sql", "config": {"url": base}}, key)
+            datasources.create_data_source(
+                s, viewer, {"name": "x", "kind": "sql", "config": {"url": base}}, key
+            )
         with pytest.raises(InvalidSpec) as e:
-            datasources.create_data_source(s, admin, {"name": "x", "kind": "sql", "config": {"url": "postgresql://u:pw@h/db"}}, key)
+            datasources.create_data_source(
+                s, admin, {"name": "x", "kind": "sql", "config": {"url": "postgresql://u:pw@h/db"}}, key
+            )
         assert e.value.field == "config.url"
         with pytest.raises(InvalidSpec):
-            datasources.create_data_source(s, admin, {"name": "x", "kind": "sql", "config": {"url": "not a url"}}, key)
+            datasources.create_data_source(
+                s, admin, {"name": "x", "kind": "sql", "config": {"url": "not a url"}}, key
+            )
         ds = datasources.create_data_source(
-            s, admin, {"name": "ERP", "kind": "sql", "config": {"url": base}, "credentials": {"username": "postgres", "password": "s3cr3t"}}, key)
+            s,
+            admin,
+            {
+                "name": "ERP",
+                "kind": "sql",
+                "config": {"url": base},
+                "credentials": {"username": "postgres", "password": "s3cr3t"},
+            },
+            key,
+        )
         assert b"s3cr3t" not in ds.credentials_encrypted and "s3cr3t" not in str(ds.config_json)
         ok = datasources.test_connection(s, admin, ds.id, key)
         assert ok["ok"] is True, ok
         bad = datasources.create_data_source(
-            s, admin, {"name": "Down", "kind": "sql", "config": {"url": "postgresql+psycopg://127.0.0.1:1/none"}}, key)
+            s,
+            admin,
+            {"name": "Down", "kind": "sql", "config": {"url": "postgresql+psycopg://127.0.0.1:1/none"}},
+            key,
+        )
         res = datasources.test_connection(s, admin, bad.id, key)
         assert res["ok"] is False and res["message"]
         assert len(s.get(DataSource, bad.id).sync_history_json) == 1

@@ -16,19 +16,41 @@ from portal.scope import Scope
 
 NOW = datetime(2026, 11, 1, 12, 0)
 EXTRA = [
-    {"source": "tickets", "metrics": [{"agg": "percentile", "column": "resolution_hours", "p": 0.9, "as": "p90"},
-                                      {"agg": "count_distinct", "column": "customer_id", "as": "customers"}],
-     "group_by": [{"column": "opened_at", "bucket": "day_of_week", "as": "dow"},
-                  {"column": "opened_at", "bucket": "hour_of_day", "as": "hour"}]},
-    {"source": "expenses", "metrics": [{"agg": "sum", "column": "amount", "as": "spent"}],
-     "group_by": [{"column": "incurred_at", "bucket": "quarter", "as": "q"}, "category"]},
-    {"source": "revenue", "metrics": [{"agg": "sum", "column": "mrr", "as": "mrr"}],
-     "group_by": [{"column": "month", "bucket": "year", "as": "y"}],
-     "filters": [{"column": "plan", "op": "not_in", "value": ["none"]}]},
-    {"source": "messages", "metrics": [{"agg": "avg", "column": "response_seconds", "as": "resp"}],
-     "group_by": ["direction"], "filters": [{"column": "customer_name", "op": "like", "value": "%a%"}]},
-    {"source": "maintenance_orders", "columns": ["order_id", "kind", "total_cost"],
-     "filters": [{"column": "completed_at", "op": "is_not_null"}], "sort": [{"by": "order_id"}], "limit": 50},
+    {
+        "source": "tickets",
+        "metrics": [
+            {"agg": "percentile", "column": "resolution_hours", "p": 0.9, "as": "p90"},
+            {"agg": "count_distinct", "column": "customer_id", "as": "customers"},
+        ],
+        "group_by": [
+            {"column": "opened_at", "bucket": "day_of_week", "as": "dow"},
+            {"column": "opened_at", "bucket": "hour_of_day", "as": "hour"},
+        ],
+    },
+    {
+        "source": "expenses",
+        "metrics": [{"agg": "sum", "column": "amount", "as": "spent"}],
+        "group_by": [{"column": "incurred_at", "bucket": "quarter", "as": "q"}, "category"],
+    },
+    {
+        "source": "revenue",
+        "metrics": [{"agg": "sum", "column": "mrr", "as": "mrr"}],
+        "group_by": [{"column": "month", "bucket": "year", "as": "y"}],
+        "filters": [{"column": "plan", "op": "not_in", "value": ["none"]}],
+    },
+    {
+        "source": "messages",
+        "metrics": [{"agg": "avg", "column": "response_seconds", "as": "resp"}],
+        "group_by": ["direction"],
+        "filters": [{"column": "customer_name", "op": "like", "value": "%a%"}],
+    },
+    {
+        "source": "maintenance_orders",
+        "columns": ["order_id", "kind", "total_cost"],
+        "filters": [{"column": "completed_at", "op": "is_not_null"}],
+        "sort": [{"by": "order_id"}],
+        "limit": 50,
+    },
 ]
 
 
@@ -76,7 +98,11 @@ def test_postgres_counts_and_estimate(pg_warehouse, warehouse_url):
     duck.dispose()
     assert counts == duck_counts  # the generator is deterministic; COPY lost nothing
     pg = make_engine(pg_url)
-    est = estimate_query({"source": "tickets", "metrics": [{"agg": "count"}]}, catalog=DEMO_CATALOG,
-                         scope=Scope.of("acme"), engine=pg)
+    est = estimate_query(
+        {"source": "tickets", "metrics": [{"agg": "count"}]},
+        catalog=DEMO_CATALOG,
+        scope=Scope.of("acme"),
+        engine=pg,
+    )
     pg.dispose()
     assert est.method == "postgresql-explain" and est.scanned_rows > 0

@@ -1,0 +1,128 @@
+"""Home: dashboards grouped mine / team / public / favorites, with search and actions."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import panel as pn
+import param
+
+from components.session import run
+from portal import dashboards
+from portal.context import AppContext
+
+GROUPS = {"Mine": "mine", "My team": "team", "Public": "public", "Favorites": "favorites"}
+
+
+class DashboardList(pn.viewable.Viewer):
+    """Cards of dashboards the signed-in user can see."""
+
+    group = param.Selector(default="Mine", objects=list(GROUPS), doc="Which dashboards to list")
+    search = param.String(default="", doc="Text to look for in names and descriptions")
+    version = param.Integer(default=0, doc="Bumped to reload after an action")
+
+    def __init__(self, ctx: AppContext, **params: Any) -> None:
+        self.ctx = ctx
+        super().__init__(**params)
+        self._new_name = pn.widgets.TextInput(placeholder="New dashboard name", width=260)
+        self._create = pn.widgets.Button(name="Create dashboard", button_type="primary", width=170)
+        self._create.on_click(self._on_create)
+        self._cards = pn.FlexBox(sizing_mode="stretch_width")
+        self.param.watch(lambda *_: self._reload(), ["group", "search", "version"])
+        self._reload()
+
+    # -- actions (thin: each calls one service) ----------------------------------
+    def _on_create(self, _: Any) -> None:
+        name = (self._new_name.value or "").strip()
+        if not name:
+            from components.session import notify_error
+
+            notify_error("name: give the dashboard a name")
+            return
+        d = run(
+            self.ctx,
+            lambda s, u: dashboards.create_dashboard(s, u, {"name": name}).id,
+            success=f"Created {name}",
+        )
+        if d is not None:
+            self._new_name.value = ""
+            self.group = "Mine"
+            self.version += 1
+
+    def _act(self, action: str, dashboard_id: int) -> None:
+        fns = {
+            "duplicate": (lambda s, u: dashboards.duplicate_dashboard(s, u, dashboard_id), "Duplicated"),
+            "delete": (lambda s, u: dashboards.delete_dashboard(s, u, dashboard_id), "Deleted"),
+            "favorite": (lambda s, u: dashboards.toggle_favorite(s, u, dashboard_id), None),
+        }
+        fn, msg = fns[action]
+        run(self.ctx, fn, success=msg)
+        self.version += 1
+
+    # -- rendering --------------------------------------------------------------
+    def _reload(self) -> None:
+        def load(s: Any, u: Any) -> list[dict[str, Any]]:
+            rows = dashboards.list_dashboards(s, u, group=GROUPS[self.group], search=self.search or None)
+            out = []
+            for d in rows:
+                item = dashboards.dashboard_to_dict(d)
+                item["favorite"] = dashboards.is_favorite(s, u, d.id)
+                item["mine"] = d.owner_id == u.id or u.is_admin
+                out.append(item)
+            return out
+
+        items = run(self.ctx, load) or []
+        self._cards.objects = [self._card(d) for d in items] or [
+            pn.pane.Markdown(
+                f"*No dashboards in “{self.group}”{' matching ' + repr(self.search) if self.search else ''}.*"
+            )
+        ]
+
+    def _card(self, d: dict[str, Any]) -> pn.viewable.Viewable:
+        star = pn.widgets.Button(
+            name="★" if d["favorite"] else "☆", width=40, button_type="light", description="Favorite"
+        )
+        star.on_click(lambda _, i=d["id"]: self._act("favorite", i))
+        dup = pn.widgets.Button(name="Duplicate", width=90, button_type="light")
+        dup.on_click(lambda _, i=d["id"]: self._act("duplicate", i))
+        buttons: list[Any] = [star, dup]
+        if d["mine"]:
+            delete = pn.widgets.Button(name="Delete", width=70, button_type="danger", button_style="outline")
+            delete.on_click(lambda _, i=d["id"]: self._act("delete", i))
+            buttons.append(delete)
+        title = html.escape(d["name"])
+        desc = html.escape(d.get("description") or "")
+        head = pn.pane.HTML(
+            f'<a href="/dashboard?id={d["id"]}" style="font-size:17px;font-weight:600;text-decoration:none">{title}</a>'
+            f'<div style="color:#64748b;font-size:13px;margin-top:4px">{desc}</div>'
+            f'<div style="margin-top:6px;font-size:12px"><span style="background:#e0ecff;border-radius:8px;'
+            f'padding:2px 8px">{html.escape(d["visibility"])}</span></div>',
+            css_classes=["dashboard-card"],
+        )
+        return pn.Column(
+            head,
+            pn.Row(*buttons),
+            width=330,
+            height=150,
+            styles={
+                "background": "white",
+                "border-radius": "10px",
+                "padding": "10px",
+                "margin": "8px",
+                "box-shadow": "0 1px 4px rgba(15,23,42,.12)",
+            },
+        )
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        tabs = pn.widgets.RadioButtonGroup.from_param(
+            self.param.group, button_type="primary", button_style="outline"
+        )
+        search = pn.widgets.TextInput.from_param(
+            self.param.search, placeholder="Search dashboards…", width=260
+        )
+        return pn.Column(
+            pn.Row(tabs, search, pn.layout.HSpacer(), self._new_name, self._create),
+            self._cards,
+            sizing_mode="stretch_width",
+        )

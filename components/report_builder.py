@@ -1,0 +1,206 @@
+"""Report builder: build a query visually, preview it, add visualizations, save, export."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pandas as pd
+import panel as pn
+import param
+
+from components.query_builder import QueryBuilder
+from components.session import notify_error, run
+from portal import auth, charts, reports
+from portal.context import AppContext
+from portal.errors import PortalError
+from portal.exports import export_frame
+from portal.specs import VIZ_TYPES, ChartSpec, QuerySpec, parse_spec
+
+
+class ReportBuilder(pn.viewable.Viewer):
+    """Creates or edits one report of the signed-in user."""
+
+    name = param.String(default="", doc="Report name")
+    description = param.String(default="", doc="What the report answers")
+    visibility = param.Selector(
+        default="private", objects=["private", "group", "customer", "public"], doc="Who sees it"
+    )
+    heavy = param.Boolean(default=False, doc="Heavy / off-peak: scheduled runs wait for off-peak windows")
+    report_id = param.Integer(default=None, allow_None=True, doc="Saved report being edited")
+
+    def __init__(self, ctx: AppContext, report_id: int | None = None, **params: Any) -> None:
+        self.ctx = ctx
+        super().__init__(**params)
+        scope = run(ctx, lambda s, u: auth.user_scope(s, u))
+        initial = None
+        self.viz_specs: list[dict[str, Any]] = []
+        if report_id is not None:
+            loaded = run(ctx, lambda s, u: reports.report_to_dict(reports.get_report(s, u, report_id)))
+            if loaded:
+                initial = loaded["query"]
+                self.name, self.description = loaded["name"], loaded["description"]
+                self.visibility, self.heavy, self.report_id = (
+                    loaded["visibility"],
+                    loaded["heavy"],
+                    loaded["id"],
+                )
+                self.viz_specs = list(loaded.get("viz") or [])
+        self.scope = scope
+        self.builder = QueryBuilder(ctx.warehouse.catalog, scope, initial=initial) if scope else None
+        self.frame = pd.DataFrame()
+        self.table = pn.widgets.Tabulator(
+            self.frame,
+            pagination="local",
+            page_size=12,
+            disabled=True,
+            show_index=False,
+            sizing_mode="stretch_width",
+            height=380,
+        )
+        self.info = pn.pane.Markdown("", css_classes=["preview-info"])
+        self.vizzes = pn.Column(sizing_mode="stretch_width")
+        self.viz_type = pn.widgets.Select(
+            name="Visualization", options=list(VIZ_TYPES), value="column", width=130
+        )
+        self.viz_x = pn.widgets.Select(name="X", options=[], width=160)
+        self.viz_y = pn.widgets.MultiChoice(name="Y", options=[], width=220)
+        self.viz_series = pn.widgets.Select(name="Series", options=[""], width=160)
+        if self.builder is not None:
+            self.builder.param.watch(lambda *_: self._preview(), "spec")
+            self._preview()
+
+    # -- preview ---------------------------------------------------------------
+    def _preview(self) -> None:
+        spec = self.builder.spec if self.builder else None
+        if spec is None or self.scope is None:
+            return
+        try:
+            res = self.ctx.warehouse.run(spec, self.scope)
+        except PortalError as exc:
+            notify_error(exc.message)
+            return
+        self.frame = res.frame
+        self.table.value = res.frame
+        self.info.object = (
+            f"**{res.row_count:,} rows** in {res.runtime_ms:,.0f} ms{' (cached)' if res.cached else ''}"
+        )
+        qs = parse_spec(QuerySpec, spec)
+        metrics = [m.name for m in qs.metrics]
+        dims = [g.name for g in qs.group_by]
+        self.viz_x.options = dims or list(res.frame.columns)
+        self.viz_y.options = metrics or list(res.frame.columns)
+        self.viz_y.value = [v for v in self.viz_y.value if v in self.viz_y.options] or metrics[:1]
+        self.viz_series.options = ["", *dims]
+        self._draw_vizzes()
+
+    def _draw_vizzes(self) -> None:
+        items = []
+        for i, v in enumerate(self.viz_specs):
+            try:
+                fig = charts.render(parse_spec(ChartSpec, v), self.frame, "bokeh")
+                body: Any = pn.pane.Bokeh(fig, sizing_mode="stretch_width", height=320)
+            except PortalError as exc:
+                body = pn.pane.Alert(exc.message, alert_type="warning")
+            rm = pn.widgets.Button(name="Remove", button_type="light", width=80)
+            rm.on_click(lambda _, i=i: self._remove_viz(i))
+            png = pn.widgets.FileDownload(
+                callback=lambda v=v: self._png(v),
+                filename=f"chart-{i + 1}.png",
+                label="PNG",
+                button_type="light",
+                width=80,
+            )
+            items.append(
+                pn.Column(
+                    pn.Row(pn.pane.Markdown(f"**{v['viz']}** of {', '.join(v['y'])} by {v['x']}"), png, rm),
+                    body,
+                    sizing_mode="stretch_width",
+                    css_classes=["report-viz"],
+                )
+            )
+        self.vizzes.objects = items
+
+    def _add_viz(self, *_: Any) -> None:
+        v: dict[str, Any] = {"viz": self.viz_type.value, "x": self.viz_x.value, "y": list(self.viz_y.value)}
+        if self.viz_series.value:
+            v["series"] = self.viz_series.value
+        try:
+            parse_spec(ChartSpec, v)
+        except PortalError as exc:
+            notify_error(exc.message)
+            return
+        self.viz_specs.append(v)
+        self._draw_vizzes()
+
+    def _remove_viz(self, i: int) -> None:
+        self.viz_specs.pop(i)
+        self._draw_vizzes()
+
+    # -- save / export ----------------------------------------------------------
+    def _save(self, *_: Any) -> None:
+        if self.builder is None or self.builder.spec is None:
+            notify_error(f"query: {self.builder.error if self.builder else 'not ready'}")
+            return
+        data = {
+            "name": self.name.strip(),
+            "description": self.description,
+            "query": self.builder.spec,
+            "visibility": self.visibility,
+            "heavy": self.heavy,
+            "viz": self.viz_specs,
+            "published": True,
+        }
+
+        def save(s: Any, u: Any) -> int:
+            if self.report_id is None:
+                return reports.create_report(s, u, data, self.ctx.warehouse).id
+            return reports.update_report(s, u, self.report_id, data, self.ctx.warehouse).id
+
+        rid = run(self.ctx, save, success=f"Saved report “{data['name']}”")
+        if rid is not None:
+            self.report_id = rid
+
+    def _export(self, fmt: str) -> io.BytesIO:
+        return io.BytesIO(export_frame(self.frame, fmt).data)
+
+    def _png(self, v: dict[str, Any]) -> io.BytesIO:
+        return io.BytesIO(charts.to_png(parse_spec(ChartSpec, v), self.frame))
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        if self.builder is None:
+            return pn.pane.Alert("You are not signed in.", alert_type="danger")
+        save = pn.widgets.Button(
+            name="Save report", button_type="primary", width=130, css_classes=["save-report"]
+        )
+        save.on_click(self._save)
+        add = pn.widgets.Button(name="Add visualization", width=150)
+        add.on_click(self._add_viz)
+        downloads = [
+            pn.widgets.FileDownload(
+                callback=lambda f=f: self._export(f),
+                filename=f"report.{f}",
+                label=f.upper(),
+                button_type="light",
+                width=80,
+            )
+            for f in ("csv", "xlsx")
+        ]
+        meta = pn.Column(
+            pn.widgets.TextInput.from_param(self.param.name, placeholder="Report name", width=300),
+            pn.widgets.TextAreaInput.from_param(self.param.description, height=70, width=300),
+            pn.widgets.Select.from_param(self.param.visibility, width=300),
+            pn.widgets.Checkbox.from_param(self.param.heavy, name="Heavy / run off-peak"),
+            pn.Row(save),
+            width=330,
+        )
+        return pn.Column(
+            pn.Row(pn.Column(pn.pane.Markdown("### Query"), self.builder, width=640), meta),
+            pn.pane.Markdown("### Preview"),
+            pn.Row(self.info, *downloads),
+            self.table,
+            pn.pane.Markdown("### Visualizations"),
+            pn.Row(self.viz_type, self.viz_x, self.viz_y, self.viz_series, add),
+            self.vizzes,
+            sizing_mode="stretch_width",
+        )

@@ -1,0 +1,158 @@
+"""Renders one widget's data: chart (bokeh), table (subtotals/totals), KPI card or Markdown text."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import panel as pn
+from bokeh.models import ColumnDataSource
+
+from portal import charts
+from portal.errors import PortalError
+from portal.markdown import render_markdown
+from portal.specs import WidgetSpec
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+STATUS_COLORS = {"good": "#15803d", "warn": "#b45309", "bad": "#b91c1c", "none": "#475569"}
+ARROWS = {"up": "▲", "down": "▼", "flat": "■"}
+
+
+def frame_of(data: dict[str, Any]) -> pd.DataFrame:
+    """The result frame of a widget-data payload (ISO date strings back to timestamps)."""
+    if isinstance(data.get("frame"), pd.DataFrame):
+        return data["frame"]
+    df = pd.DataFrame(data.get("rows", []), columns=data.get("columns", []))
+    for c in df.columns:
+        values = df[c].dropna()
+        if (
+            (pd.api.types.is_object_dtype(df[c]) or pd.api.types.is_string_dtype(df[c]))
+            and len(values)
+            and isinstance(values.iloc[0], str)
+            and _ISO.match(values.iloc[0])
+        ):
+            parsed = pd.to_datetime(df[c], errors="coerce")
+            if parsed.notna().sum() == len(values):
+                df[c] = parsed
+    return df
+
+
+def render_widget(
+    spec: WidgetSpec,
+    data: dict[str, Any] | None,
+    *,
+    on_tap: Callable[[Any], None] | None = None,
+) -> pn.viewable.Viewable:
+    """A Panel object for a widget (errors become an inline alert, not an exception)."""
+    try:
+        if spec.type == "text":
+            return pn.pane.HTML(
+                render_markdown(spec.text or ""),
+                sizing_mode="stretch_both",
+                styles={"overflow": "auto"},
+                css_classes=["cbi-text"],
+            )
+        if data is None:
+            return pn.indicators.LoadingSpinner(value=True, size=30)
+        if data.get("error"):
+            return pn.pane.Alert(str(data["error"]), alert_type="danger", sizing_mode="stretch_width")
+        df = frame_of(data)
+        if spec.type == "chart" and spec.chart is not None:
+            return _chart(spec, df, on_tap)
+        if spec.type == "table":
+            return _table(spec, df)
+        if spec.type == "kpi" and spec.kpi is not None:
+            return _kpi(spec, df, data.get("previous"))
+    except PortalError as exc:
+        return pn.pane.Alert(exc.message, alert_type="warning", sizing_mode="stretch_width")
+    return pn.pane.Alert(f"cannot show a {spec.type} widget", alert_type="warning")
+
+
+def _chart(spec: WidgetSpec, df: pd.DataFrame, on_tap: Callable[[Any], None] | None) -> pn.viewable.Viewable:
+    assert spec.chart is not None
+    chart = spec.chart
+    fig = charts.render(chart, df, "bokeh")
+    # Fill the grid tile, whatever size the user drags it to.
+    fig.update(sizing_mode="stretch_both", width=None, height=None, min_height=140, min_width=200)
+    if on_tap is not None:
+        for src in fig.select(type=ColumnDataSource):
+            if not isinstance(src, ColumnDataSource):
+                continue
+
+            def tapped(_attr: str, _old: Any, new: Any, src: ColumnDataSource = src) -> None:
+                # Bars, wedges and markers report `indices`; area patches report `line_indices`.
+                picked = list(new) if isinstance(new, list) else []
+                if not picked:
+                    return
+                value = charts.tap_value(chart, df, picked[0], source=src.data)
+                src.selected.update(indices=[], line_indices=[])
+                if value is not None:
+                    on_tap(value)
+
+            src.selected.on_change("indices", tapped)
+            src.selected.on_change("line_indices", tapped)
+    return pn.pane.Bokeh(fig, sizing_mode="stretch_both")
+
+
+def _table(spec: WidgetSpec, df: pd.DataFrame) -> pn.viewable.Viewable:
+    tspec = spec.table or charts.TableSpec()
+    out = charts.table_with_subtotals(df, tspec)
+    kinds = out.pop("_row_kind") if "_row_kind" in out.columns else None
+    table = pn.widgets.Tabulator(
+        out,
+        pagination="local",
+        page_size=tspec.page_size,
+        disabled=True,
+        show_index=False,
+        sizing_mode="stretch_both",
+        layout="fit_data_table",
+    )
+    if kinds is not None:
+        styles = {
+            "subtotal": "font-weight: bold; background-color: #eef2ff",
+            "total": "font-weight: bold; background-color: #dbeafe",
+        }
+
+        def style_rows(row: pd.Series) -> list[str]:
+            return [styles.get(str(kinds.iloc[row.name]), "")] * len(row)
+
+        if table.style is not None:
+            table.style.apply(style_rows, axis=1)
+    return table
+
+
+def _kpi(spec: WidgetSpec, df: pd.DataFrame, previous: Any) -> pn.viewable.Viewable:
+    k = spec.kpi
+    assert k is not None
+    if k.value not in df.columns:
+        raise PortalError(f"kpi.value: the query has no column {k.value!r}", field="kpi.value")
+    current = float(df[k.value].iloc[0]) if len(df) and pd.notna(df[k.value].iloc[0]) else None
+    v = charts.kpi_values(current, float(previous) if previous is not None else None, k)
+    color = STATUS_COLORS.get(v.status, "#475569")
+    parts = [
+        f'<div class="kpi-value" style="font-size:34px;font-weight:700;color:{color}">{html.escape(v.text)}</div>'
+    ]
+    if v.variation is not None:
+        arrow = ARROWS.get(v.arrow, "")
+        parts.append(
+            f'<div class="kpi-variation" style="font-size:14px;color:#475569">{arrow} '
+            f"{v.variation * 100:+.1f}% vs previous period</div>"
+        )
+    if k.target is not None:
+        parts.append(
+            f'<div class="kpi-target" style="font-size:13px;color:#64748b">target {k.target:,.{k.decimals}f}</div>'
+        )
+    light = (
+        f'<span class="kpi-light kpi-{v.status}" title="{v.status}" style="display:inline-block;width:14px;'
+        f'height:14px;border-radius:7px;background:{color};margin-right:6px"></span>'
+    )
+    label = html.escape(k.label or spec.title)
+    return pn.pane.HTML(
+        f'<div style="padding:4px 8px">{light}<span style="color:#334155">{label}</span>'
+        f"{''.join(parts)}</div>",
+        sizing_mode="stretch_both",
+        css_classes=["cbi-kpi"],
+    )

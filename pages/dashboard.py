@@ -1,0 +1,27 @@
+"""Dashboard page: ``/dashboard?id=N``."""
+
+from __future__ import annotations
+
+import panel as pn
+from panel.template.base import BaseTemplate
+
+from components.dashboard_builder import DashboardBuilder
+from components.session import header_links, user_session
+from portal.context import AppContext
+
+
+def create_page(ctx: AppContext) -> BaseTemplate:
+    """Build the page for one browser session."""
+    raw = (pn.state.session_args.get("id") or [b""])[0].decode()
+    body: pn.viewable.Viewer | pn.pane.Alert
+    if raw.isdigit():
+        body = DashboardBuilder(ctx, int(raw))
+    else:
+        body = pn.pane.Alert(
+            "Open a dashboard from the home page (the address needs ?id=<number>).", alert_type="warning"
+        )
+    with user_session(ctx) as (_, user):
+        who = f"{user.name} ({user.email})"
+    return pn.template.FastListTemplate(
+        title="Conductor BI", header=[header_links("", who)], main=[body], accent="#0b5cad"
+    )

@@ -1,0 +1,19 @@
+"""Report builder page: ``/reports`` (new) or ``/reports?id=N`` (edit)."""
+
+from __future__ import annotations
+
+import panel as pn
+from panel.template.base import BaseTemplate
+
+from components.report_builder import ReportBuilder
+from components.session import header_links
+from portal.context import AppContext
+
+
+def create_page(ctx: AppContext) -> BaseTemplate:
+    """Build the page for one browser session."""
+    raw = (pn.state.session_args.get("id") or [b""])[0].decode()
+    body = ReportBuilder(ctx, int(raw) if raw.isdigit() else None)
+    return pn.template.FastListTemplate(
+        title="Conductor BI", header=[header_links("Report builder")], main=[body], accent="#0b5cad"
+    )

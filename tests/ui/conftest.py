@@ -1,0 +1,101 @@
+"""Browser tests: a real `conductor serve` on loopback with the tiny demo data, driven by Playwright
+on the system Chromium. Screenshots of each step go to tests/ui/artifacts/ (git-ignored)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from portal.redis_server import free_port
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    assert Path(CHROMIUM).exists(), (
+        "Chromium missing: run the README test command (it installs chromium via apt-get)"
+    )
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1500, "height": 1000}}
+
+
+@pytest.fixture(scope="session")
+def portal_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a portal serving the tiny demo warehouse (SQLite metadata, embedded Redis)."""
+    home = tmp_path_factory.mktemp("portal-home")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "WAREHOUSE_URL", "REDIS_URL")}
+    port = free_port()
+    env.update(CONDUCTOR_HOME=str(home), CONDUCTOR_PORT=str(port), CONDUCTOR_LOG_LEVEL="WARNING")
+    exe = str(Path(sys.executable).with_name("conductor"))
+    subprocess.run(
+        [exe, "demo", "--no-serve", "--scale", "0.004"], env=env, check=True, capture_output=True, timeout=300
+    )
+    log = open(home / "server.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([exe, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        assert proc.poll() is None, (home / "server.log").read_text()
+        assert time.time() < deadline, "portal did not start"
+        time.sleep(0.3)
+    yield base
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    finally:
+        log.close()
+
+
+@pytest.fixture
+def shot(request):
+    """shot(page, "step") saves tests/ui/artifacts/<test>-NN-step.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    counter = {"n": 0}
+
+    def take(page, step: str) -> Path:
+        counter["n"] += 1
+        path = ARTIFACTS / f"{request.node.name}-{counter['n']:02d}-{step}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+def login(page, base: str, email: str, password: str = "conductor-demo", target: str = "/") -> None:
+    page.goto(f"{base}/login?next={target}")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
