@@ -21,7 +21,7 @@ from portal.specs import VIZ_TYPES, ChartSpec, QuerySpec, parse_spec
 class ReportBuilder(pn.viewable.Viewer):
     """Creates or edits one report of the signed-in user."""
 
-    name = param.String(default="", doc="Report name")
+    report_name = param.String(default="", doc="Report name")
     description = param.String(default="", doc="What the report answers")
     visibility = param.Selector(
         default="private", objects=["private", "group", "customer", "public"], doc="Who sees it"
@@ -39,7 +39,7 @@ class ReportBuilder(pn.viewable.Viewer):
             loaded = run(ctx, lambda s, u: reports.report_to_dict(reports.get_report(s, u, report_id)))
             if loaded:
                 initial = loaded["query"]
-                self.name, self.description = loaded["name"], loaded["description"]
+                self.report_name, self.description = loaded["name"], loaded["description"]
                 self.visibility, self.heavy, self.report_id = (
                     loaded["visibility"],
                     loaded["heavy"],
@@ -143,7 +143,7 @@ class ReportBuilder(pn.viewable.Viewer):
             notify_error(f"query: {self.builder.error if self.builder else 'not ready'}")
             return
         data = {
-            "name": self.name.strip(),
+            "name": self.report_name.strip(),
             "description": self.description,
             "query": self.builder.spec,
             "visibility": self.visibility,
@@ -187,7 +187,7 @@ class ReportBuilder(pn.viewable.Viewer):
             for f in ("csv", "xlsx")
         ]
         meta = pn.Column(
-            pn.widgets.TextInput.from_param(self.param.name, placeholder="Report name", width=300),
+            pn.widgets.TextInput.from_param(self.param.report_name, name="Name", placeholder="Report name", width=300),
             pn.widgets.TextAreaInput.from_param(self.param.description, height=70, width=300),
             pn.widgets.Select.from_param(self.param.visibility, width=300),
             pn.widgets.Checkbox.from_param(self.param.heavy, name="Heavy / run off-peak"),

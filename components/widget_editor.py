@@ -44,7 +44,11 @@ class WidgetEditor(pn.viewable.Viewer):
         self.on_save, self.on_cancel = on_save, on_cancel
         super().__init__(**params)
         self.param.query_choice.objects = [CUSTOM, *self.named]
-        self.builder = QueryBuilder(self.catalog, scope)
+        self.builder = QueryBuilder(
+            self.catalog,
+            scope,
+            initial={"source": "tickets", "metrics": [{"agg": "count", "as": "tickets"}], "group_by": ["priority"]},
+        )
         self.x = pn.widgets.Select(name="X / labels", options=[], width=170)
         self.y = pn.widgets.MultiChoice(name="Y values", options=[], width=260)
         self.series = pn.widgets.Select(name="Series / rows", options=[""], width=170)

@@ -143,7 +143,7 @@ def _kpi(spec: WidgetSpec, df: pd.DataFrame, previous: Any) -> pn.viewable.Viewa
         )
     if k.target is not None:
         parts.append(
-            f'<div class="kpi-target" style="font-size:13px;color:#64748b">target {k.target:,.{k.decimals}f}</div>'
+            f'<div class="kpi-target" style="font-size:13px;color:#64748b">target {html.escape(charts.format_value(k.target, k.format, k.decimals))}</div>'
         )
     light = (
         f'<span class="kpi-light kpi-{v.status}" title="{v.status}" style="display:inline-block;width:14px;'

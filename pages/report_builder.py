@@ -6,7 +6,7 @@ import panel as pn
 from panel.template.base import BaseTemplate
 
 from components.report_builder import ReportBuilder
-from components.session import header_links
+from components.session import header_links, user_session
 from portal.context import AppContext
 
 
@@ -14,6 +14,8 @@ def create_page(ctx: AppContext) -> BaseTemplate:
     """Build the page for one browser session."""
     raw = (pn.state.session_args.get("id") or [b""])[0].decode()
     body = ReportBuilder(ctx, int(raw) if raw.isdigit() else None)
+    with user_session(ctx) as (_, user):
+        who = f"{user.name} ({user.email})"
     return pn.template.FastListTemplate(
-        title="Conductor BI", header=[header_links("Report builder")], main=[body], accent="#0b5cad"
+        title="Conductor BI", header=[header_links("Report builder", who)], main=[body], accent="#0b5cad"
     )

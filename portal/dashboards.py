@@ -26,7 +26,7 @@ from portal.drill import apply_filters, drill
 from portal.errors import InvalidSpec, NotFound, PortalError, unknown
 from portal.markdown import render_markdown
 from portal.models import Dashboard, Favorite, Membership, Permission, User, Widget, utcnow
-from portal.permissions import authorize, can, visible_clause
+from portal.permissions import authorize, can, granted_ids, visible_clause
 from portal.query import compile_query
 from portal.reports import get_report
 from portal.scope import Scope
@@ -523,17 +523,7 @@ def _escape_like(text: str) -> str:
 def _team_clause(session: Session, user: User) -> ColumnElement[bool]:
     """Others' dashboards reaching the user through a shared group or an explicit grant."""
     mine = group_ids(session, user)
-    subjects = [and_(Permission.subject_type == "user", Permission.subject_ref == str(user.id))]
-    subjects += [and_(Permission.subject_type == "group", Permission.subject_ref == str(g)) for g in mine]
-    if user.customer_id is not None:
-        subjects.append(
-            and_(Permission.subject_type == "customer", Permission.subject_ref == str(user.customer_id))
-        )
-    granted = select(Permission.object_id).where(
-        Permission.object_type == Dashboard.__tablename__,
-        or_(*subjects),
-        or_(Permission.expires_at.is_(None), Permission.expires_at > datetime.now(UTC)),
-    )
+    granted = granted_ids(user, mine, Dashboard.__tablename__)
     peers = select(Membership.user_id).where(Membership.group_id.in_(mine))
     by_group = and_(Dashboard.visibility == "group", Dashboard.owner_id.in_(peers)) if mine else false()
     not_mine = or_(Dashboard.owner_id.is_(None), Dashboard.owner_id != user.id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from portal.auth import group_ids
@@ -122,6 +122,21 @@ def grant(
     return p
 
 
+def granted_ids(user: User, groups: set[int], object_type: str) -> Select[tuple[int]]:
+    """Ids of objects of a type granted (unexpired) to the user, their groups or their customer."""
+    subjects = [and_(Permission.subject_type == "user", Permission.subject_ref == str(user.id))]
+    subjects += [and_(Permission.subject_type == "group", Permission.subject_ref == str(g)) for g in groups]
+    if user.customer_id is not None:
+        subjects.append(
+            and_(Permission.subject_type == "customer", Permission.subject_ref == str(user.customer_id))
+        )
+    return select(Permission.object_id).where(
+        Permission.object_type == object_type,
+        or_(*subjects),
+        or_(Permission.expires_at.is_(None), Permission.expires_at > datetime.now(UTC)),
+    )
+
+
 def visible_clause(session: Session, user: User, model: Any) -> ColumnElement[bool]:
     """SQL condition selecting the rows of ``model`` the user may view (for listings).
 
@@ -132,17 +147,7 @@ def visible_clause(session: Session, user: User, model: Any) -> ColumnElement[bo
         return tenant
     mine = group_ids(session, user)
     peers = select(Membership.user_id).where(Membership.group_id.in_(mine)) if mine else None
-    subjects = [and_(Permission.subject_type == "user", Permission.subject_ref == str(user.id))]
-    subjects += [and_(Permission.subject_type == "group", Permission.subject_ref == str(g)) for g in mine]
-    if user.customer_id is not None:
-        subjects.append(
-            and_(Permission.subject_type == "customer", Permission.subject_ref == str(user.customer_id))
-        )
-    granted = select(Permission.object_id).where(
-        Permission.object_type == model.__tablename__,
-        or_(*subjects),
-        or_(Permission.expires_at.is_(None), Permission.expires_at > datetime.now(UTC)),
-    )
+    granted = granted_ids(user, mine, model.__tablename__)
     return and_(
         tenant,
         or_(
