@@ -122,7 +122,7 @@ def grant(
     return p
 
 
-def granted_ids(user: User, groups: set[int], object_type: str) -> Select[tuple[int]]:
+def granted_ids(user: User, groups: set[int], object_type: str) -> Select[int]:
     """Ids of objects of a type granted (unexpired) to the user, their groups or their customer."""
     subjects = [and_(Permission.subject_type == "user", Permission.subject_ref == str(user.id))]
     subjects += [and_(Permission.subject_type == "group", Permission.subject_ref == str(g)) for g in groups]
