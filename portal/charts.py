@@ -1326,13 +1326,15 @@ def format_value(value: float | None, fmt: str, decimals: int = 0) -> str:
 
 
 def _status(measure: float | None, spec: KpiSpec) -> Status:
-    if measure is None or (spec.good_at is None and spec.warn_at is None):
+    # With a target and no explicit good_at, meeting the target (ratio 1.0) is good.
+    good_at = spec.good_at if spec.good_at is not None else (1.0 if spec.target else None)
+    if measure is None or (good_at is None and spec.warn_at is None):
         return "none"
 
     def meets(threshold: float) -> bool:
         return measure >= threshold if spec.higher_is_better else measure <= threshold
 
-    if spec.good_at is not None and meets(spec.good_at):
+    if good_at is not None and meets(good_at):
         return "good"
     if spec.warn_at is not None and meets(spec.warn_at):
         return "warn"

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from portal import audit
 from portal.auth import group_ids, user_scope
 from portal.catalog import DEMO_CATALOG, Catalog
+from portal.charts import kpi_values
 from portal.drill import apply_filters, drill
 from portal.errors import InvalidSpec, NotFound, PortalError, unknown
 from portal.markdown import render_markdown
@@ -261,25 +262,6 @@ def previous_window(time_range: str, now: datetime) -> str:
 
 
 # --------------------------------------------------------------------------- KPI (pure)
-def kpi_status(kpi: KpiSpec, value: float | None) -> Literal["good", "warn", "bad"] | None:
-    """Traffic light of a KPI value: compares value/target (or the value without a target)
-    with ``good_at``/``warn_at``; with a target and no ``good_at``, meeting the target is good."""
-    if value is None:
-        return None
-    ratio = value / kpi.target if kpi.target else value
-    good = kpi.good_at if kpi.good_at is not None else (1.0 if kpi.target else None)
-    if good is None:
-        return None
-    warn = kpi.warn_at
-    if kpi.higher_is_better:
-        if ratio >= good:
-            return "good"
-        return "warn" if warn is not None and ratio >= warn else "bad"
-    if ratio <= good:
-        return "good"
-    return "warn" if warn is not None and ratio <= warn else "bad"
-
-
 def _number(v: Any) -> float | None:
     if isinstance(v, bool):
         return float(v)
@@ -289,17 +271,20 @@ def _number(v: Any) -> float | None:
 
 
 def kpi_summary(kpi: KpiSpec, value: Any, previous: Any) -> dict[str, Any]:
-    """What a KPI card shows: value, previous, absolute and relative change, target, status."""
+    """What a KPI card shows: value, previous, absolute and relative change, target, status.
+
+    The status and variation come from :func:`portal.charts.kpi_values`, the same
+    function the web card uses, so the API and the UI always agree.
+    """
     v, p = _number(value), _number(previous)
-    delta = v - p if v is not None and p is not None else None
-    change = delta / abs(p) if delta is not None and p else None
+    shown = kpi_values(v, p, kpi)
     return {
         "value": v,
         "previous": p,
-        "delta": delta,
-        "change": change,
+        "delta": v - p if v is not None and p is not None else None,
+        "change": shown.variation if p else None,
         "target": kpi.target,
-        "status": kpi_status(kpi, v),
+        "status": shown.status,
     }
 
 

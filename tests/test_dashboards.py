@@ -449,7 +449,7 @@ def test_kpi_previous_period(ctx, demo):
         assert k["change"] == pytest.approx((value - previous) / previous)
         assert k["status"] == ("good" if value >= 100 else "warn" if value >= 50 else "bad")
         no = dashboards.widget_data(s, a, ctx.warehouse, d.id, w_no.id, now=NOW)
-        assert no["previous"] is None and no["kpi"]["change"] is None and no["kpi"]["status"] is None
+        assert no["previous"] is None and no["kpi"]["change"] is None and no["kpi"]["status"] == "none"
         # without a time window there is no previous period
         cleared = dashboards.widget_data(
             s, a, ctx.warehouse, d.id, w.id, filters=DashboardFilters(time_range=None), now=NOW

@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portal.dashboards import auto_position, kpi_status, kpi_summary, parse_time_range, previous_window
+from portal.charts import kpi_values
+from portal.dashboards import auto_position, kpi_summary, parse_time_range, previous_window
 from portal.errors import InvalidSpec
 from portal.specs import KpiSpec, Position
 
@@ -91,10 +92,12 @@ def test_bad_time_ranges_name_the_field(time_range):
         ({"value": "v", "target": 0.1, "higher_is_better": False, "good_at": 1, "warn_at": 1.5}, 0.2, "bad"),
         ({"value": "v", "good_at": 4.5, "warn_at": 4.0}, 4.2, "warn"),  # thresholds on the value itself
         ({"value": "v", "target": 100}, None, None),
+        ({"value": "v"}, 5.0, None),  # no target, no thresholds: no traffic light
     ],
 )
 def test_kpi_status(kpi, value, status):
-    assert kpi_status(KpiSpec.model_validate(kpi), value) == status
+    # One rule for the API and the web card: charts.kpi_values.
+    assert kpi_values(value, None, KpiSpec.model_validate(kpi)).status == (status or "none")
 
 
 def test_kpi_summary():
@@ -114,7 +117,7 @@ def test_kpi_summary():
         "delta": None,
         "change": None,
         "target": 50,
-        "status": None,
+        "status": "none",
     }
 
 
