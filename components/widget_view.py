@@ -11,10 +11,10 @@ import pandas as pd
 import panel as pn
 from bokeh.models import ColumnDataSource
 
-from portal import charts
+from portal import cards, charts
 from portal.errors import PortalError
 from portal.markdown import render_markdown
-from portal.specs import WidgetSpec
+from portal.specs import TableSpec, WidgetSpec
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 STATUS_COLORS = {"good": "#15803d", "warn": "#b45309", "bad": "#b91c1c", "none": "#475569"}
@@ -98,8 +98,8 @@ def _chart(spec: WidgetSpec, df: pd.DataFrame, on_tap: Callable[[Any], None] | N
 
 
 def _table(spec: WidgetSpec, df: pd.DataFrame) -> pn.viewable.Viewable:
-    tspec = spec.table or charts.TableSpec()
-    out = charts.table_with_subtotals(df, tspec)
+    tspec = spec.table or TableSpec()
+    out = cards.table_with_subtotals(df, tspec)
     kinds = out.pop("_row_kind") if "_row_kind" in out.columns else None
     table = pn.widgets.Tabulator(
         out,
@@ -130,7 +130,7 @@ def _kpi(spec: WidgetSpec, df: pd.DataFrame, previous: Any) -> pn.viewable.Viewa
     if k.value not in df.columns:
         raise PortalError(f"kpi.value: the query has no column {k.value!r}", field="kpi.value")
     current = float(df[k.value].iloc[0]) if len(df) and pd.notna(df[k.value].iloc[0]) else None
-    v = charts.kpi_values(current, float(previous) if previous is not None else None, k)
+    v = cards.kpi_values(current, float(previous) if previous is not None else None, k)
     color = STATUS_COLORS.get(v.status, "#475569")
     parts = [
         f'<div class="kpi-value" style="font-size:34px;font-weight:700;color:{color}">{html.escape(v.text)}</div>'
@@ -143,7 +143,7 @@ def _kpi(spec: WidgetSpec, df: pd.DataFrame, previous: Any) -> pn.viewable.Viewa
         )
     if k.target is not None:
         parts.append(
-            f'<div class="kpi-target" style="font-size:13px;color:#64748b">target {html.escape(charts.format_value(k.target, k.format, k.decimals))}</div>'
+            f'<div class="kpi-target" style="font-size:13px;color:#64748b">target {html.escape(cards.format_value(k.target, k.format, k.decimals))}</div>'
         )
     light = (
         f'<span class="kpi-light kpi-{v.status}" title="{v.status}" style="display:inline-block;width:14px;'

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from portal import audit
 from portal.auth import group_ids, user_scope
+from portal.cards import kpi_values
 from portal.catalog import DEMO_CATALOG, Catalog
-from portal.charts import kpi_values
 from portal.drill import apply_filters, drill
 from portal.errors import InvalidSpec, NotFound, PortalError, unknown
 from portal.markdown import render_markdown
@@ -273,7 +273,7 @@ def _number(v: Any) -> float | None:
 def kpi_summary(kpi: KpiSpec, value: Any, previous: Any) -> dict[str, Any]:
     """What a KPI card shows: value, previous, absolute and relative change, target, status.
 
-    The status and variation come from :func:`portal.charts.kpi_values`, the same
+    The status and variation come from :func:`portal.cards.kpi_values`, the same
     function the web card uses, so the API and the UI always agree.
     """
     v, p = _number(value), _number(previous)

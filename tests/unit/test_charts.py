@@ -12,7 +12,7 @@ from bokeh.embed import json_item
 from bokeh.models import DatetimeAxis, HoverTool, TapTool
 from bokeh.models.glyphs import AnnularWedge, HBar, Line, Patch, Quad, Rect, Scatter, VBar, Wedge
 
-from portal import charts
+from portal import cards, charts
 from portal.errors import InvalidSpec
 from portal.specs import VIZ_TYPES, ChartSpec, KpiSpec, TableSpec
 
@@ -341,7 +341,7 @@ def sales() -> pd.DataFrame:
 
 
 def test_table_subtotals_and_total(sales):
-    out = charts.table_with_subtotals(
+    out = cards.table_with_subtotals(
         sales, TableSpec(subtotals_by="region", sort_by="amount", sort_desc=True)
     )
     assert list(out.columns) == ["region", "city", "customer_id", "orders", "amount", "_row_kind"]
@@ -367,7 +367,7 @@ def test_table_subtotals_and_total(sales):
 
 
 def test_table_columns_label_in_first_text_column_and_explicit_numeric(sales):
-    out = charts.table_with_subtotals(
+    out = cards.table_with_subtotals(
         sales, TableSpec(columns=["city", "region", "amount"], subtotals_by="region"), numeric=["amount"]
     )
     sub = out[out._row_kind == "subtotal"]
@@ -378,44 +378,44 @@ def test_table_columns_label_in_first_text_column_and_explicit_numeric(sales):
 
 
 def test_table_plain_sort_without_totals(sales):
-    out = charts.table_with_subtotals(sales, TableSpec(sort_by="orders", totals=False))
+    out = cards.table_with_subtotals(sales, TableSpec(sort_by="orders", totals=False))
     assert out["orders"].tolist() == [1, 2, 3, 4, 5] and set(out._row_kind) == {"row"}
 
 
 def test_table_errors_and_empty(sales):
     with pytest.raises(InvalidSpec) as err:
-        charts.table_with_subtotals(sales, TableSpec(sort_by="amout"))
+        cards.table_with_subtotals(sales, TableSpec(sort_by="amout"))
     assert err.value.field == "table.sort_by" and "'amount'" in err.value.message
     with pytest.raises(InvalidSpec):
-        charts.table_with_subtotals(sales, TableSpec(subtotals_by="regio"))
-    empty = charts.table_with_subtotals(sales.iloc[0:0], TableSpec())
+        cards.table_with_subtotals(sales, TableSpec(subtotals_by="regio"))
+    empty = cards.table_with_subtotals(sales.iloc[0:0], TableSpec())
     assert empty["_row_kind"].tolist() == ["total"] and empty["amount"].tolist() == [0.0]
 
 
 # --------------------------------------------------------------------------- KPIs
 def test_kpi_formats():
-    assert charts.kpi_values(1234567.4, None, KpiSpec(value="v")).text == "1,234,567"
+    assert cards.kpi_values(1234567.4, None, KpiSpec(value="v")).text == "1,234,567"
     assert (
-        charts.kpi_values(1234.564, None, KpiSpec(value="v", format="currency", decimals=2)).text
+        cards.kpi_values(1234.564, None, KpiSpec(value="v", format="currency", decimals=2)).text
         == "R$ 1,234.56"
     )
-    assert charts.kpi_values(-5, None, KpiSpec(value="v", format="currency")).text == "-R$ 5"
-    assert charts.kpi_values(0.953, None, KpiSpec(value="v", format="percent", decimals=1)).text == "95.3%"
-    assert charts.kpi_values(3.46, None, KpiSpec(value="v", format="duration_h", decimals=1)).text == "3.5 h"
-    assert charts.kpi_values(None, 3, KpiSpec(value="v")).text == "—"
+    assert cards.kpi_values(-5, None, KpiSpec(value="v", format="currency")).text == "-R$ 5"
+    assert cards.kpi_values(0.953, None, KpiSpec(value="v", format="percent", decimals=1)).text == "95.3%"
+    assert cards.kpi_values(3.46, None, KpiSpec(value="v", format="duration_h", decimals=1)).text == "3.5 h"
+    assert cards.kpi_values(None, 3, KpiSpec(value="v")).text == "—"
 
 
 def test_kpi_variation_and_arrow():
     k = KpiSpec(value="v")
-    v = charts.kpi_values(120, 100, k)
+    v = cards.kpi_values(120, 100, k)
     assert v.variation == pytest.approx(0.2) and v.arrow == "up" and v.variation_text == "+20.0%"
-    v = charts.kpi_values(-30, -20, k)
+    v = cards.kpi_values(-30, -20, k)
     assert v.variation == pytest.approx(-0.5) and v.arrow == "down"
-    v = charts.kpi_values(5, 0, k)
+    v = cards.kpi_values(5, 0, k)
     assert v.variation is None and v.arrow == "up"
-    assert charts.kpi_values(5, None, k).variation is None
-    assert charts.kpi_values(5, 5, k).arrow == "flat"
-    assert charts.kpi_values(120, 100, KpiSpec(value="v", compare_previous=False)).variation is None
+    assert cards.kpi_values(5, None, k).variation is None
+    assert cards.kpi_values(5, 5, k).arrow == "flat"
+    assert cards.kpi_values(120, 100, KpiSpec(value="v", compare_previous=False)).variation is None
 
 
 @pytest.mark.parametrize(
@@ -424,7 +424,7 @@ def test_kpi_variation_and_arrow():
 )
 def test_kpi_status_against_target_higher_is_better(value, status):
     k = KpiSpec(value="v", target=100, good_at=0.95, warn_at=0.85)
-    v = charts.kpi_values(value, None, k)
+    v = cards.kpi_values(value, None, k)
     assert v.status == status
     assert v.ratio == (None if value is None else pytest.approx(value / 100))
 
@@ -434,10 +434,10 @@ def test_kpi_status_against_target_higher_is_better(value, status):
 )
 def test_kpi_status_lower_is_better_without_target(value, status):
     k = KpiSpec(value="v", higher_is_better=False, good_at=4, warn_at=8)
-    assert charts.kpi_values(value, None, k).status == status
+    assert cards.kpi_values(value, None, k).status == status
 
 
 def test_kpi_status_without_thresholds_or_with_zero_target():
-    assert charts.kpi_values(5, None, KpiSpec(value="v")).status == "none"
-    zero = charts.kpi_values(5, None, KpiSpec(value="v", target=0, good_at=1))
+    assert cards.kpi_values(5, None, KpiSpec(value="v")).status == "none"
+    zero = cards.kpi_values(5, None, KpiSpec(value="v", target=0, good_at=1))
     assert zero.ratio is None and zero.status == "none"

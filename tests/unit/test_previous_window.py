@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portal.charts import kpi_values
+from portal.cards import kpi_values
 from portal.dashboards import auto_position, kpi_summary, parse_time_range, previous_window
 from portal.errors import InvalidSpec
 from portal.specs import KpiSpec, Position
@@ -96,7 +96,7 @@ def test_bad_time_ranges_name_the_field(time_range):
     ],
 )
 def test_kpi_status(kpi, value, status):
-    # One rule for the API and the web card: charts.kpi_values.
+    # One rule for the API and the web card: cards.kpi_values.
     assert kpi_values(value, None, KpiSpec.model_validate(kpi)).status == (status or "none")
 
 

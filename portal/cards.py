@@ -1,0 +1,199 @@
+"""Tables and KPI cards as data: subtotal/total rows, KPI value, variation and traffic light.
+
+Pure functions on frames and specs, with no plotting backend, shared by the
+web widgets, the REST API and (later) the PDF renderer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pandas as pd
+
+from portal.errors import unknown
+from portal.specs import KpiSpec, TableSpec
+
+RowKind = Literal["row", "subtotal", "total"]
+
+
+def _label(value: Any) -> str:
+    # Group labels of subtotal rows: missing values read "(blank)", 3.0 reads "3".
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return "(blank)"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def table_with_subtotals(df: pd.DataFrame, spec: TableSpec, numeric: list[str] | None = None) -> pd.DataFrame:
+    """The rows of a table widget, sorted, with subtotal and total rows.
+
+    Sorts by ``spec.sort_by``; with ``subtotals_by`` the rows of each group stay
+    together (groups ordered by their subtotal of ``sort_by`` when it is summed, else
+    by first appearance) and a ``"Subtotal <group>"`` row follows each group; with
+    ``totals`` a ``"Total"`` row ends the table. Subtotal and total rows hold the sums
+    of ``numeric`` (default: numeric columns, except booleans and ``*_id`` keys) and
+    their label in the first text column. A ``_row_kind`` column says
+    ``"row"``/``"subtotal"``/``"total"`` per row.
+    """
+    columns = [str(c) for c in df.columns]
+    for i, c in enumerate(spec.columns or []):
+        if c not in df.columns:
+            raise unknown("column", c, columns, field=f"table.columns[{i}]")
+    for field, name in (("table.sort_by", spec.sort_by), ("table.subtotals_by", spec.subtotals_by)):
+        if name is not None and name not in df.columns:
+            raise unknown("column", name, columns, field=field)
+    shown = list(spec.columns) if spec.columns else [c for c in columns if c != "_row_kind"]
+    if numeric is None:
+        numeric = [
+            c
+            for c in shown
+            if pd.api.types.is_numeric_dtype(df[c].dtype)
+            and not pd.api.types.is_bool_dtype(df[c].dtype)
+            and not (c == "id" or c.endswith("_id"))
+        ]
+    else:
+        for i, c in enumerate(numeric):
+            if c not in df.columns:
+                raise unknown("column", c, columns, field=f"numeric[{i}]")
+        numeric = [c for c in numeric if c in shown]
+    frame = df.reset_index(drop=True)
+    if spec.sort_by:
+        frame = frame.sort_values(
+            spec.sort_by, ascending=not spec.sort_desc, kind="stable", na_position="last"
+        )
+    text = [c for c in shown if c not in numeric and not pd.api.types.is_numeric_dtype(frame[c].dtype)]
+    label_col = text[0] if text else shown[0]
+    body = frame[shown].copy()
+    for c in shown:
+        # Nullable ints keep "3" (not "3.0") when summary rows leave the cell empty.
+        if pd.api.types.is_integer_dtype(body[c].dtype):
+            body[c] = body[c].astype("Int64")
+    if label_col not in numeric:
+        body[label_col] = body[label_col].astype(object)
+
+    def summary(part: pd.DataFrame, label: str, kind: RowKind, extra: Mapping[str, Any]) -> pd.DataFrame:
+        row: dict[str, Any] = dict.fromkeys(shown)
+        row.update({c: part[c].sum() for c in numeric})
+        row.update(extra)
+        row[label_col] = label
+        row["_row_kind"] = kind
+        return pd.DataFrame([row])
+
+    pieces: list[pd.DataFrame] = []
+    if spec.subtotals_by:
+        key = frame[spec.subtotals_by].astype(object).where(frame[spec.subtotals_by].notna(), None)
+        groups = list(dict.fromkeys(key))
+        if spec.sort_by in numeric:
+            sums = {
+                g: frame.loc[key == g if g is not None else key.isna(), spec.sort_by].sum() for g in groups
+            }
+            groups.sort(key=lambda g: sums[g], reverse=spec.sort_desc)
+        for g in groups:
+            mask = (key == g) if g is not None else key.isna()
+            part = body[mask.to_numpy()]
+            pieces.append(part.assign(_row_kind="row"))
+            extra = (
+                {spec.subtotals_by: g}
+                if spec.subtotals_by in shown and spec.subtotals_by != label_col
+                else {}
+            )
+            pieces.append(summary(part, f"Subtotal {_label(g)}", "subtotal", extra))
+    else:
+        pieces.append(body.assign(_row_kind="row"))
+    if spec.totals:
+        pieces.append(summary(body, "Total", "total", {}))
+    pieces = [p for p in pieces if not p.empty]
+    if not pieces:
+        return body.assign(_row_kind=pd.Series(dtype=object))
+    out = pd.concat(pieces, ignore_index=True)
+    for c in shown:
+        # Summary rows hold None in columns they do not sum: restore the numeric dtypes.
+        if c != label_col and pd.api.types.is_numeric_dtype(body[c].dtype):
+            out[c] = out[c].astype(body[c].dtype)
+    return out[[*shown, "_row_kind"]]
+
+
+# --------------------------------------------------------------------------- KPIs
+Arrow = Literal["up", "down", "flat"]
+Status = Literal["good", "warn", "bad", "none"]
+
+
+@dataclass(frozen=True)
+class KpiValue:
+    """What a KPI card shows."""
+
+    value: float | None
+    text: str  # the value formatted per the spec ("—" without a value)
+    target: float | None
+    ratio: float | None  # value / target
+    variation: float | None  # (current - previous) / |previous|; None when previous is 0 or missing
+    variation_text: str  # e.g. "+12.5%", "" without a variation
+    arrow: Arrow
+    status: Status
+
+
+def format_value(value: float | None, fmt: str, decimals: int = 0) -> str:
+    """A KPI value as text: ``1,234``, ``12.5%`` (of a fraction), ``R$ 1,234.56``, ``3.5 h``."""
+    if value is None or math.isnan(value):
+        return "—"
+    if fmt == "percent":
+        return f"{value * 100:,.{decimals}f}%"
+    if fmt == "currency":
+        sign = "-" if value < 0 else ""
+        return f"{sign}R$ {abs(value):,.{decimals}f}"
+    if fmt == "duration_h":
+        return f"{value:,.{decimals}f} h"
+    return f"{value:,.{decimals}f}"
+
+
+def _status(measure: float | None, spec: KpiSpec) -> Status:
+    # With a target and no explicit good_at, meeting the target (ratio 1.0) is good.
+    good_at = spec.good_at if spec.good_at is not None else (1.0 if spec.target else None)
+    if measure is None or (good_at is None and spec.warn_at is None):
+        return "none"
+
+    def meets(threshold: float) -> bool:
+        return measure >= threshold if spec.higher_is_better else measure <= threshold
+
+    if good_at is not None and meets(good_at):
+        return "good"
+    if spec.warn_at is not None and meets(spec.warn_at):
+        return "warn"
+    return "bad"
+
+
+def kpi_values(current: float | None, previous: float | None, spec: KpiSpec) -> KpiValue:
+    """The value, target ratio, variation, arrow and traffic light of a KPI card.
+
+    Thresholds (``good_at``/``warn_at``) apply to ``value / target`` when the spec has
+    a target, else to the value; with ``higher_is_better=False`` lower is better
+    (``good`` when at or below ``good_at``). ``percent`` values are fractions (0.25 -> 25%).
+    """
+    if current is not None and math.isnan(current):
+        current = None
+    if previous is not None and math.isnan(previous):
+        previous = None
+    target = spec.target
+    ratio = current / target if current is not None and target else None
+    variation = None
+    arrow: Arrow = "flat"
+    if spec.compare_previous and current is not None and previous is not None:
+        if previous != 0:
+            variation = (current - previous) / abs(previous)
+        if not math.isclose(current, previous, rel_tol=1e-9, abs_tol=1e-12):
+            arrow = "up" if current > previous else "down"
+    measure = ratio if target is not None else current
+    return KpiValue(
+        value=current,
+        text=format_value(current, spec.format, spec.decimals),
+        target=target,
+        ratio=ratio,
+        variation=variation,
+        variation_text="" if variation is None else f"{variation * 100:+.1f}%",
+        arrow=arrow,
+        status=_status(measure, spec),
+    )
