@@ -20,6 +20,7 @@ from portal.specs import DashboardFilters, WidgetSpec, parse_spec
 
 log = logging.getLogger(__name__)
 ROW_HEIGHT = 90
+EDIT_SPARE_ROWS = 4
 TIME_PRESETS = {
     "Last 7 days": "{{now-7d}}..{{now}}",
     "Last 30 days": "{{now-30d}}..{{now}}",
@@ -180,6 +181,9 @@ class DashboardBuilder(pn.viewable.Viewer):
             key=lambda w: (w["position"].get("y", 0), w["position"].get("x", 0)),
         )
         rows = max([w["position"].get("y", 0) + w["position"].get("h", 3) for w in widgets] or [4])
+        if self.edit_mode:
+            # GridStack's row count is also its maximum: leave room to drag and resize downwards.
+            rows += EDIT_SPARE_ROWS
         # stretch_both (not stretch_width + height): only then do tiles pass their size on to charts.
         grid = GridStack(
             sizing_mode="stretch_both",
@@ -198,6 +202,10 @@ class DashboardBuilder(pn.viewable.Viewer):
             self._ids[str(id(tile))] = int(w["id"])
         if self.edit_mode:
             grid.param.watch(self._layout_changed, "state")
+        # The grid's own box has a fixed height: otherwise Panel turns the enclosing columns into
+        # stretch_both, the page fits the window, short dashboards stretch their rows to fill it and
+        # a tall widget editor is cut off at the window height (its buttons hidden under the grid).
+        self.grid_area.height = rows * ROW_HEIGHT if widgets else None
         self.grid_area.objects = (
             [grid]
             if widgets

@@ -90,7 +90,7 @@ class WidgetEditor(pn.viewable.Viewer):
             self.page_size,
         ):
             w.param.watch(lambda *_: self._refresh_preview(), "value")
-        self.builder.param.watch(lambda *_: self._columns_changed(), "spec")
+        self.builder.param.watch(lambda *_: self._columns_changed(), ["spec", "error"])
         self.param.watch(lambda *_: self._columns_changed(), ["wtype", "viz", "query_choice"])
         self._columns_changed()
 
@@ -138,7 +138,6 @@ class WidgetEditor(pn.viewable.Viewer):
                 "x": self.x.value,
                 "y": list(self.y.value),
                 "stacked": self.stacked.value,
-                "title": self.title,
             }
             if self.series.value:
                 out["chart"]["series"] = self.series.value
@@ -153,7 +152,7 @@ class WidgetEditor(pn.viewable.Viewer):
         elif self.wtype == "kpi":
             out["kpi"] = {
                 "value": self.kpi_value.value,
-                "label": self.title,
+                "label": "",
                 "target": self.kpi_target.value,
                 "compare_previous": self.kpi_prev.value,
                 "higher_is_better": self.kpi_higher.value,
@@ -162,6 +161,10 @@ class WidgetEditor(pn.viewable.Viewer):
         return out
 
     def _validated(self) -> WidgetSpec | None:
+        if self.wtype != "text" and self._query() is None:
+            # An invalid query empties the column choices: name the query, not the chart options.
+            self.message.object, self.message.visible = f"query: {self.builder.error or 'not valid'}", True
+            return None
         try:
             ws = parse_spec(WidgetSpec, self.spec())
         except PortalError as exc:

@@ -149,7 +149,8 @@ def _kpi(spec: WidgetSpec, df: pd.DataFrame, previous: Any) -> pn.viewable.Viewa
         f'<span class="kpi-light kpi-{v.status}" title="{v.status}" style="display:inline-block;width:14px;'
         f'height:14px;border-radius:7px;background:{color};margin-right:6px"></span>'
     )
-    label = html.escape(k.label or spec.title)
+    # The tile header already shows the widget title; repeat only a label that says more.
+    label = html.escape(k.label if k.label and k.label != spec.title else "")
     return pn.pane.HTML(
         f'<div style="padding:4px 8px">{light}<span style="color:#334155">{label}</span>'
         f"{''.join(parts)}</div>",

@@ -65,6 +65,11 @@ CHROMIUM_ARGS = [
 EMAIL, PASSWORD, TENANT = "analyst@acme.example.com", "conductor-demo", "acme"
 DASHBOARD_NAME, WIDGETS = "Maintenance & Expenses", 12
 MB = 1024 * 1024
+# Fallback when the demo dashboard's saved range breaks every session but the first of the server
+# (DashboardBuilder._load_layout adds "Saved: ..." to the module-level TIME_PRESETS, then the
+# next session finds it there but not among its own Selector options -> ValueError in create_page).
+PRESET_RANGE = ("Last 12 months", "{{now-12M}}..{{now}}")
+SAVED_RANGE_BUG = "does not accept 'Saved: "
 TARGETS = {"cold": 2.0, "warm": 1.0, "per_session_mb": 15.0}
 
 # `conductor serve`, with two bokeh loggers at DEBUG so that discarded sessions are logged.
@@ -93,9 +98,13 @@ READY_JS = """(expected) => {
   }
   const tiles = deep(document, '.cbi-widget');
   if (tiles.length !== expected) return false;
+  // Rendered text of an element, or of its shadow root without the <style>s (an HTML pane's host).
+  const textOf = (el) => el.shadowRoot
+    ? [...el.shadowRoot.children].filter((c) => !['STYLE', 'LINK', 'SCRIPT'].includes(c.tagName)).map(textOf).join('')
+    : el.innerText || '';
   const done = (tile) => {
     const viz = [...tile.classList].find((c) => c.startsWith('cbi-widget-')).slice(11);
-    const text = (sel) => deep(tile, sel).some((e) => e.textContent.trim() !== '');
+    const text = (sel) => deep(tile, sel).some((e) => textOf(e).trim() !== '');
     if (viz === 'kpi') return text('.kpi-value');
     if (viz === 'text') return text('.cbi-text');
     if (viz === 'table') return deep(tile, '.tabulator-row').length > 0;
@@ -118,6 +127,7 @@ STATE_JS = """() => {
 NAV_JS = """() => { const n = performance.getEntriesByType('navigation')[0];
   return {ttfb: n.responseStart, dcl: n.domContentLoadedEventEnd}; }"""
 
+DISCARD = re.compile(r"Discarding session '[^']+' last in use ([\d.]+) milliseconds ago")
 PAGE_GET = re.compile(r"tornado\.access: 200 GET (/|/dashboard|/reports)(\?\S*)? \(.*?\) ([\d.]+)ms")
 
 
@@ -148,6 +158,10 @@ class Server:
         """Sessions created (page GETs) minus sessions discarded, from the server log."""
         text = self.log()
         return len(PAGE_GET.findall(text)) - text.count("Discarding session")
+
+    def discard_ages(self, since: int = 0) -> list[float]:
+        """Seconds each session discarded after log offset ``since`` had been unused (bokeh's own figure)."""
+        return [float(ms) / 1000 for ms in DISCARD.findall(self.log()[since:])]
 
     def page_build_ms(self, path: str) -> list[float]:
         """Server-side durations of the GETs of ``path`` (tornado access log), in order."""
@@ -181,8 +195,9 @@ def build_demo(env: dict[str, str]) -> tuple[float, str]:
     return wall, (f"load_warehouse {m.group(1)} s; {m.group(2)}" if m else "(counts not printed)")
 
 
-def prepare_dashboards(home: Path) -> tuple[int, int, int]:
-    """(id of the 12-widget dashboard, its widget count, id of a new empty dashboard) of the analyst."""
+def prepare_dashboards(home: Path) -> tuple[int, int, int, int]:
+    """Ids of the analyst's 12-widget dashboard, its widget count, a new empty dashboard and a copy of
+    the first whose saved time range is a preset of the page (see ``PRESET_RANGE``)."""
     os.environ["CONDUCTOR_HOME"] = str(home)  # Settings.from_env() reads it
     from sqlalchemy import select
 
@@ -211,7 +226,9 @@ def prepare_dashboards(home: Path) -> tuple[int, int, int]:
                     dashboards.add_widget(s, user, demo.id, widgets[i % len(widgets)].config_json)
             count = len(dashboards.list_widgets(s, user, demo.id))
             empty = dashboards.create_dashboard(s, user, {"name": "Bench empty dashboard"})
-            return demo.id, count, empty.id
+            copy = dashboards.duplicate_dashboard(s, user, demo.id, name=f"{demo.name} ({PRESET_RANGE[0]})")
+            dashboards.update_dashboard(s, user, copy.id, {"filters": {"time_range": PRESET_RANGE[1]}})
+            return demo.id, count, empty.id, copy.id
     finally:
         engine.dispose()
 
@@ -238,7 +255,7 @@ def start_server(env: dict[str, str], log_path: Path, base: str) -> Server:
         time.sleep(0.3)
 
 
-def load(page: Any, url: str | None, expected: int) -> Load:
+def load(page: Any, url: str | None, expected: int, timeout: float = 90) -> Load:
     """Navigate (``url``) or reload (``None``) and wait until the page is complete."""
     t0 = time.perf_counter()
     if url is None:
@@ -246,10 +263,12 @@ def load(page: Any, url: str | None, expected: int) -> Load:
     else:
         page.goto(url, wait_until="commit")
     try:
-        ready = page.wait_for_function(READY_JS, arg=expected, polling=25, timeout=90_000).json_value()
+        ready = page.wait_for_function(
+            READY_JS, arg=expected, polling=25, timeout=timeout * 1000
+        ).json_value()
     except Exception:
         state = page.evaluate(STATE_JS)
-        raise RuntimeError(f"page not complete after 90 s; tiles: {state}") from None
+        raise RuntimeError(f"{page.url} not complete after {timeout:g} s; tiles: {state}") from None
     wall = time.perf_counter() - t0
     nav = page.evaluate(NAV_JS)
     return Load(wall, nav["ttfb"] / 1000, ready / 1000)
@@ -310,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"building the default demo warehouse in {home} ...")
         res["demo_wall"], res["demo_counts"] = build_demo(env)
         say(f"demo built in {res['demo_wall']:.1f} s ({res['demo_counts']})")
-        dash_id, res["widgets"], empty_id = prepare_dashboards(home)
+        dash_id, res["widgets"], empty_id, copy_id = prepare_dashboards(home)
         dash_url, empty_url = f"{base}/dashboard?id={dash_id}", f"{base}/dashboard?id={empty_id}"
         cache = QueryCache(Redis.from_url(redis_url))
 
@@ -335,6 +354,17 @@ def main(argv: list[str] | None = None) -> int:
             cache.invalidate()
             res["first"] = load(page, dash_url, res["widgets"])
             say(f"first load after server start (cold cache, cold server): {res['first'].wall:.2f} s")
+            try:  # a second session of the same dashboard
+                load(page, dash_url, res["widgets"], timeout=20)
+            except RuntimeError:
+                if SAVED_RANGE_BUG not in server.log():
+                    raise
+                res["workaround"] = dash_id
+                dash_id, dash_url = copy_id, f"{base}/dashboard?id={copy_id}"
+                say(
+                    f"BUG: 2nd session of the demo dashboard failed ({SAVED_RANGE_BUG}...); using id {dash_id}"
+                )
+                load(page, dash_url, res["widgets"])
             cold, warm, empty = [], [], []
             for i in range(args.runs):
                 cache.invalidate()
@@ -347,9 +377,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
             res.update(cold=cold, warm=warm, empty=empty)
             # Server-side GET durations, in request order: first, then (cold, warm) per run.
-            builds = server.page_build_ms(f"/dashboard?id={dash_id}")
-            res["build_cold"] = [ms / 1000 for ms in builds[1::2]]
-            res["build_warm"] = [ms / 1000 for ms in builds[2::2]]
+            builds = server.page_build_ms(f"/dashboard?id={dash_id}")[-2 * args.runs :]
+            res["build_cold"] = [ms / 1000 for ms in builds[0::2]]
+            res["build_warm"] = [ms / 1000 for ms in builds[1::2]]
             res["build_empty"] = [ms / 1000 for ms in server.page_build_ms(f"/dashboard?id={empty_id}")]
             page.close()
 
@@ -362,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
             res["open_loads"] = loads
             res["live_open"] = server.live_sessions()
             say(f"{args.sessions} sessions open: RSS {res['rss_open']:.0f} MB, live {res['live_open']}")
+            log_mark = len(server.log())
             for pg in pages:
                 pg.close()
             closed = time.monotonic()
@@ -379,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
                     break
             res.update(sessions_gone=gone, rss_back=back, rss_after=server.rss(), tol=tol)
             res["live_after"] = server.live_sessions()
+            res["discard_ages"] = server.discard_ages(log_mark)
+            res["lifetime_logged"] = re.findall(r"Unused sessions last for (\d+) milliseconds", server.log())
             say(f"after closing: RSS {res['rss_after']:.0f} MB, live {res['live_after']}, gone after {gone}")
 
             if not args.no_reopen:
@@ -452,6 +485,12 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
             "",
         ),
         (
+            "  unused for (bokeh log: min-max)",
+            f"{min(ages):.0f}-{max(ages):.0f} s" if (ages := r["discard_ages"]) else "-",
+            "(config: 60 s)",
+            "",
+        ),
+        (
             "  RSS back to idle after",
             f"{r['rss_back']:.0f} s" if r["rss_back"] is not None else f"not in {args.cleanup_wait:g} s",
             "",
@@ -474,6 +513,13 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
         f'dashboard "{DASHBOARD_NAME}" of {TENANT} ({r["widgets"]} widgets), {args.runs} runs each, '
         f"server started in {r['server_start']:.1f} s, total benchmark time {r['total']:.0f} s\n"
     )
+    if "workaround" in r:
+        print(
+            f"NOTE: every session but the first of the demo dashboard (id {r['workaround']}, saved range "
+            f"{{{{now-6M}}}}..{{{{now}}}}) fails in create_page (ValueError: time_range {SAVED_RANGE_BUG}...'),\n"
+            f"a bug in DashboardBuilder._load_layout; figures below are for a copy with the preset range "
+            f"'{PRESET_RANGE[0]}'.\n"
+        )
     w = max(len(x[0]) for x in [*rows, *mem]) + 2
     print(f"{'page load':<{w}}{'p50':>9}{'max':>9}  {'target':<10}{'met':<4}")
     for label, p50, mx, tgt, met in rows:
@@ -481,6 +527,15 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"\n{'server memory (RSS, server process only)':<{w}}{'value':>18}  {'target':<16}{'met':<4}")
     for label, value, tgt, met in mem:
         print(f"{label:<{w}}{value:>18}  {tgt:<16}{met:<4}")
+    if not r["lifetime_logged"]:
+        from bokeh.server.tornado import DEFAULT_CHECK_UNUSED_MS, DEFAULT_UNUSED_LIFETIME_MS
+
+        print(
+            "\nnote: the server never logged 'Unused sessions last for ...': unused_session_lifetime/"
+            "check_unused_sessions in portal/server.py are not bokeh's option names (those end in\n"
+            "_milliseconds), so tornado keeps them as unused settings and bokeh's defaults apply "
+            f"({DEFAULT_UNUSED_LIFETIME_MS / 1000:g} s lifetime, checked every {DEFAULT_CHECK_UNUSED_MS / 1000:g} s)."
+        )
     if r["rss_back"] is None:
         note = (
             "sessions were discarded" if r["live_after"] == 0 else f"{r['live_after']} session(s) still live"
