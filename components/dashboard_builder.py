@@ -76,10 +76,12 @@ class DashboardBuilder(pn.viewable.Viewer):
             return False
         self.layout, self.can_edit = out
         f = DashboardFilters.model_validate(self.layout.get("filters") or {})
-        preset = next((k for k, v in TIME_PRESETS.items() if v == (f.time_range or "")), None)
+        # Per session: a saved window that is no preset becomes an extra choice of this session only.
+        self.presets = dict(TIME_PRESETS)
+        preset = next((k for k, v in self.presets.items() if v == (f.time_range or "")), None)
         if preset is None and f.time_range:
-            TIME_PRESETS[f"Saved: {f.time_range}"] = f.time_range
-            self.param.time_range.objects = list(TIME_PRESETS)
+            self.presets[f"Saved: {f.time_range}"] = f.time_range
+            self.param.time_range.objects = list(self.presets)
             preset = f"Saved: {f.time_range}"
         self.time_range = preset or "All time"
         self.header.object = (
@@ -112,7 +114,7 @@ class DashboardBuilder(pn.viewable.Viewer):
     def filters(self) -> DashboardFilters:
         """The global filters as currently selected."""
         return DashboardFilters(
-            time_range=TIME_PRESETS.get(self.time_range) or None,
+            time_range=self.presets.get(self.time_range) or None,
             customer=list(self.customer),
             location=list(self.location),
             team=list(self.team),

@@ -22,8 +22,11 @@ at a Redis owned by this script, signs in once as analyst@acme in the system Chr
    Live sessions are counted from the server log: page GETs (tornado access log)
    minus "Discarding session" lines, for which the server runs with the loggers
    ``bokeh.server.contexts``/``bokeh.server.tornado`` at DEBUG (nothing else changes).
-   Then the same N sessions are opened again: if RSS barely grows, the memory kept
-   after cleanup is reused by Python's allocator rather than leaked.
+   This runs before the timing loads, after one warm-up load only: memory freed by many
+   earlier sessions would be reused by the new ones and hide their cost (the slope of RSS
+   over the second half of the sessions is printed too). After the timing loads the same
+   N sessions are opened again: if RSS barely grows, the memory kept after cleanup is
+   reused by Python's allocator rather than leaked.
 
 Targets: cold < 2 s, warm < 1 s, < 15 MB per session, memory returned after sessions close.
 """
@@ -285,14 +288,28 @@ def wait_until(cond: Callable[[], bool], timeout: float, step: float = 1.0) -> f
         time.sleep(step)
 
 
-def open_sessions(context: Any, url: str, n: int, server: Server) -> tuple[list[Any], list[Load], float]:
-    pages, loads = [], []
+def open_sessions(
+    context: Any, url: str, n: int, server: Server
+) -> tuple[list[Any], list[Load], list[float]]:
+    """``n`` new pages of ``url``, each fully rendered and kept open; RSS after each one."""
+    pages, loads, rss = [], [], []
     for _ in range(n):
         page = context.new_page()
         loads.append(load(page, url, WIDGETS))
         pages.append(page)
+        rss.append(server.rss())
     time.sleep(2)  # let the last websocket messages settle
-    return pages, loads, server.rss()
+    rss[-1] = server.rss()
+    return pages, loads, rss
+
+
+def slope(ys: list[float]) -> float:
+    """Least-squares slope of ``ys`` against 0, 1, 2, ..."""
+    n = len(ys)
+    if n < 2:
+        return float("nan")
+    mx, my = (n - 1) / 2, statistics.fmean(ys)
+    return sum((x - mx) * (y - my) for x, y in enumerate(ys)) / sum((x - mx) ** 2 for x in range(n))
 
 
 def fmt_s(xs: list[float]) -> tuple[str, str]:
@@ -365,39 +382,22 @@ def main(argv: list[str] | None = None) -> int:
                     f"BUG: 2nd session of the demo dashboard failed ({SAVED_RANGE_BUG}...); using id {dash_id}"
                 )
                 load(page, dash_url, res["widgets"])
-            cold, warm, empty = [], [], []
-            for i in range(args.runs):
-                cache.invalidate()
-                cold.append(load(page, dash_url, res["widgets"]))
-                warm.append(load(page, None, res["widgets"]))
-                empty.append(load(page, empty_url, 0))
-                say(
-                    f"run {i + 1}/{args.runs}: cold {cold[-1].wall:.2f} s, warm {warm[-1].wall:.2f} s, "
-                    f"empty {empty[-1].wall:.2f} s"
-                )
-            res.update(cold=cold, warm=warm, empty=empty)
-            # Server-side GET durations, in request order: first, then (cold, warm) per run.
-            builds = server.page_build_ms(f"/dashboard?id={dash_id}")[-2 * args.runs :]
-            res["build_cold"] = [ms / 1000 for ms in builds[0::2]]
-            res["build_warm"] = [ms / 1000 for ms in builds[1::2]]
-            res["build_empty"] = [ms / 1000 for ms in server.page_build_ms(f"/dashboard?id={empty_id}")]
             page.close()
 
-            say("waiting for the sessions of the timing runs to be discarded ...")
+            # -- memory: idle baseline, N sessions open, cleanup --------------------------------
+            say("waiting for the warm-up sessions to be discarded ...")
             res["idle_wait"] = wait_until(lambda: server.live_sessions() == 0, 100)
             res["rss_idle"] = server.rss()
             say(f"idle RSS {res['rss_idle']:.0f} MB (live sessions {server.live_sessions()})")
-
-            pages, loads, res["rss_open"] = open_sessions(context, dash_url, args.sessions, server)
-            res["open_loads"] = loads
+            pages, res["open_loads"], rss = open_sessions(context, dash_url, args.sessions, server)
+            res["rss_open"], res["rss_curve"] = rss[-1], rss
             res["live_open"] = server.live_sessions()
             say(f"{args.sessions} sessions open: RSS {res['rss_open']:.0f} MB, live {res['live_open']}")
             log_mark = len(server.log())
             for pg in pages:
                 pg.close()
             closed = time.monotonic()
-            growth = res["rss_open"] - res["rss_idle"]
-            tol = max(5.0, 0.1 * growth)
+            tol = max(5.0, 0.1 * (res["rss_open"] - res["rss_idle"]))
             gone = back = None
             while time.monotonic() - closed < args.cleanup_wait:
                 time.sleep(1)
@@ -414,8 +414,31 @@ def main(argv: list[str] | None = None) -> int:
             res["lifetime_logged"] = re.findall(r"Unused sessions last for (\d+) milliseconds", server.log())
             say(f"after closing: RSS {res['rss_after']:.0f} MB, live {res['live_after']}, gone after {gone}")
 
+            # -- page load timings (no other session alive on the server) -------------------------
+            page = context.new_page()
+            cold, warm, empty = [], [], []
+            for i in range(args.runs):
+                cache.invalidate()
+                cold.append(load(page, dash_url, res["widgets"]))
+                warm.append(load(page, None, res["widgets"]))
+                empty.append(load(page, empty_url, 0))
+                say(
+                    f"run {i + 1}/{args.runs}: cold {cold[-1].wall:.2f} s, warm {warm[-1].wall:.2f} s, "
+                    f"empty {empty[-1].wall:.2f} s"
+                )
+            res.update(cold=cold, warm=warm, empty=empty)
+            # Server-side GET durations, in request order: (cold, warm) per run, after the sessions above.
+            builds = server.page_build_ms(f"/dashboard?id={dash_id}")[-2 * args.runs :]
+            res["build_cold"] = [ms / 1000 for ms in builds[0::2]]
+            res["build_warm"] = [ms / 1000 for ms in builds[1::2]]
+            res["build_empty"] = [ms / 1000 for ms in server.page_build_ms(f"/dashboard?id={empty_id}")]
+            page.close()
+            res["rss_after_timing"] = server.rss()
+
+            # -- reuse check: the same number of sessions again ------------------------------------
             if not args.no_reopen:
-                pages, _, res["rss_reopen"] = open_sessions(context, dash_url, args.sessions, server)
+                pages, _, rss = open_sessions(context, dash_url, args.sessions, server)
+                res["rss_reopen_base"], res["rss_reopen"] = res["rss_after_timing"], rss[-1]
                 say(f"re-opened {args.sessions} sessions: RSS {res['rss_reopen']:.0f} MB")
                 for pg in pages:
                     pg.close()
@@ -466,12 +489,19 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
 
     growth = r["rss_open"] - r["rss_idle"]
     per = growth / n
+    tail = r["rss_curve"][n // 2 - 1 :]  # RSS after sessions n/2 .. n
     kept = r["rss_after"] - r["rss_idle"]
     mem = [
         ("server RSS at start", f"{r['rss_start']:.0f} MB", "", ""),
         ("RSS idle before the test (no live session)", f"{r['rss_idle']:.0f} MB", "", ""),
         (f"RSS with {n} sessions open (live: {r['live_open']})", f"{r['rss_open']:.0f} MB", "", ""),
-        ("growth per session", f"{per:.1f} MB", f"< {TARGETS['per_session_mb']:g} MB", ok(per < 15)),
+        (
+            "growth per session (RSS delta / N)",
+            f"{per:.1f} MB",
+            f"< {TARGETS['per_session_mb']:g} MB",
+            ok(per < 15),
+        ),
+        (f"  slope over sessions {n // 2}..{n}", f"{slope(tail):.1f} MB", "", ""),
         (
             f"RSS after closing all (live: {r['live_after']})",
             f"{r['rss_after']:.0f} MB (+{kept:.0f})",
@@ -498,10 +528,11 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
         ),
     ]
     if "rss_reopen" in r:
+        mem.append(("RSS after the timing runs (sessions closed)", f"{r['rss_reopen_base']:.0f} MB", "", ""))
         mem.append(
             (
                 f"RSS after re-opening {n} sessions",
-                f"{r['rss_reopen']:.0f} MB (+{r['rss_reopen'] - r['rss_after']:.0f})",
+                f"{r['rss_reopen']:.0f} MB (+{r['rss_reopen'] - r['rss_reopen_base']:.0f})",
                 "",
                 "",
             )
@@ -545,7 +576,7 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
             "back to the OS (pymalloc arenas, heap fragmentation); freed blocks are reused,"
             + (
                 f" see the re-open row: {n} new sessions grew RSS by "
-                f"{r['rss_reopen'] - r['rss_after']:.0f} MB vs {growth:.0f} MB the first time."
+                f"{r['rss_reopen'] - r['rss_reopen_base']:.0f} MB vs {growth:.0f} MB the first time."
                 if "rss_reopen" in r
                 else " re-run without --no-reopen to check reuse."
             )

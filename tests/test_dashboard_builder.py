@@ -1,0 +1,32 @@
+"""The dashboard builder component, server-side, for several sessions of the same dashboard."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from portal.models import Dashboard
+
+
+@pytest.mark.parametrize("metadata_url", ["sqlite"], indirect=True)
+def test_saved_time_window_in_every_session(ctx, demo, monkeypatch):
+    from components import session as ui_session
+    from components.dashboard_builder import TIME_PRESETS, DashboardBuilder
+
+    monkeypatch.setattr(ui_session, "current_user_id", lambda: demo[("acme", "analyst")].id)
+    with ctx.sessions() as s:
+        d = s.scalar(
+            select(Dashboard).where(
+                Dashboard.name == "Maintenance & Expenses",
+                Dashboard.tenant_id == demo[("acme", "analyst")].tenant_id,
+            )
+        )
+        saved = d.filters_json["time_range"]
+    assert saved not in TIME_PRESETS.values()  # the case that broke: a window that is no preset
+    before = dict(TIME_PRESETS)
+    for _ in range(2):  # a second session must work like the first
+        b = DashboardBuilder(ctx, d.id)
+        assert b.time_range == f"Saved: {saved}"
+        assert b.filters().time_range == saved
+        assert b.layout is not None and len(b.layout["widgets"]) == 12
+    assert TIME_PRESETS == before  # sessions never change the shared presets
