@@ -29,4 +29,4 @@ def test_saved_time_window_in_every_session(ctx, demo, monkeypatch):
         assert b.time_range == f"Saved: {saved}"
         assert b.filters().time_range == saved
         assert b.layout is not None and len(b.layout["widgets"]) == 12
-    assert TIME_PRESETS == before  # sessions never change the shared presets
+    assert before == TIME_PRESETS  # sessions never change the shared presets
