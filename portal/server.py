@@ -58,8 +58,8 @@ def make_server(ctx: AppContext, *, port: int | None = None, start: bool = False
         auth_provider=PortalAuthProvider(ctx),
         cookie_secret=cookie_secret(ctx.settings),
         # Sessions of closed tabs are cleaned up quickly, so memory is given back.
-        unused_session_lifetime=60_000,
-        check_unused_sessions=10_000,
+        unused_session_lifetime_milliseconds=15_000,
+        check_unused_sessions_milliseconds=5_000,
     )
 
 
