@@ -202,7 +202,10 @@ def _coerce(col: Column, value: Any, *, field: str) -> Any:
         if col.type == "int":
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError(value)
-            return int(value)
+            n = int(value)
+            if not -(2**63) <= n < 2**63:  # BIGINT range: larger values cannot match and break drivers
+                raise ValueError(value)
+            return n
         if col.type == "float":
             if isinstance(value, bool):
                 raise ValueError(value)

@@ -6,13 +6,20 @@ when some selected test asks for it (``-m "not postgres"`` never starts PostgreS
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 import redis
 
 from portal import migrate
+
+# CI replays a fixed set of examples (a run must not fail on luck); local runs keep exploring new ones.
+hypothesis.settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    hypothesis.settings.load_profile("ci")
 from portal.redis_server import EmbeddedRedis
 from tests.support.servers import ThrowawayPostgres
 

@@ -187,3 +187,9 @@ def test_resolve_value_nested_and_unknown_placeholder():
     with pytest.raises(InvalidSpec) as e:
         resolve_value("{{ 1+1 }}", {}, NOW, field="v")
     assert "placeholder" in e.value.message
+
+
+def test_integers_outside_bigint_are_invalid():
+    with pytest.raises(InvalidSpec) as e:
+        compile_query(q(filters=[{"column": "ticket_id", "op": "=", "value": 2**128}]), DEMO_CATALOG, ACME)
+    assert e.value.field == "filters[0].value"
