@@ -15,13 +15,13 @@ import pytest
 import redis
 
 from portal import migrate
+from portal.redis_server import EmbeddedRedis
+from tests.support.servers import ThrowawayPostgres
 
 # CI replays a fixed set of examples (a run must not fail on luck); local runs keep exploring new ones.
 hypothesis.settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     hypothesis.settings.load_profile("ci")
-from portal.redis_server import EmbeddedRedis
-from tests.support.servers import ThrowawayPostgres
 
 
 # --------------------------------------------------------------------------- servers
