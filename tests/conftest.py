@@ -103,6 +103,16 @@ def ctx(settings, redis_client):
 
 
 @pytest.fixture
+def api(ctx, demo):
+    """The REST API of ``ctx`` served over HTTP on loopback, with the demo accounts."""
+    from tests.support.http import ApiServer
+
+    server = ApiServer(ctx).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def demo(ctx):
     """Demo tenants, users, groups and reports; returns {(tenant, role): User}."""
     from sqlalchemy import select

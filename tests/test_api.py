@@ -8,24 +8,8 @@ import pandas as pd
 import pytest
 
 from portal.demo import DEV_PASSWORD
-from tests.support.http import ApiServer
 
 Q = {"source": "tickets", "metrics": [{"agg": "count", "as": "n"}], "group_by": ["priority"]}
-
-
-@pytest.fixture
-def api(ctx, demo):
-    server = ApiServer(ctx).start()
-    yield server
-    server.stop()
-
-
-def login(api, email, password=DEV_PASSWORD):
-    r = api.session().post(
-        f"{api.base}/api/tokens", json={"email": email, "password": password, "name": "test"}
-    )
-    assert r.status_code == 201, r.text
-    return api.session(r.json()["token"])
 
 
 def test_health_and_metrics(api):
@@ -144,3 +128,7 @@ def test_bad_input_is_4xx_json(api, method, path, body, status, field):
     assert doc["message"] and "Traceback" not in r.text
     if field:
         assert doc.get("field") == field, doc
+
+
+def login(api, email, password=DEV_PASSWORD):
+    return api.login(email, password)

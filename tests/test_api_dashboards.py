@@ -8,7 +8,6 @@ from urllib.parse import quote
 import pytest
 
 from portal.demo import DEV_PASSWORD
-from tests.support.http import ApiServer
 
 Q = {"source": "tickets", "metrics": [{"agg": "count", "as": "tickets"}], "group_by": ["team_name"]}
 CHART = {
@@ -24,21 +23,6 @@ KPI = {
     "query": {**Q, "group_by": []},
     "kpi": {"value": "tickets", "target": 10},
 }
-
-
-@pytest.fixture
-def api(ctx, demo):
-    server = ApiServer(ctx).start()
-    yield server
-    server.stop()
-
-
-def login(api, email, password=DEV_PASSWORD):
-    r = api.session().post(
-        f"{api.base}/api/tokens", json={"email": email, "password": password, "name": "test"}
-    )
-    assert r.status_code == 201, r.text
-    return api.session(r.json()["token"])
 
 
 def ok(r, status=200):
@@ -328,3 +312,7 @@ def test_bad_input_is_4xx_json(api, board, method, path, body, status, field):
         assert doc["message"]
     if field:
         assert doc.get("field") == fill(field, ids), doc
+
+
+def login(api, email, password=DEV_PASSWORD):
+    return api.login(email, password)

@@ -54,18 +54,9 @@ from redis import Redis
 
 from portal.cache import QueryCache
 from portal.redis_server import EmbeddedRedis, free_port
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 EMAIL, PASSWORD, TENANT = "analyst@acme.example.com", "conductor-demo", "acme"
 DASHBOARD_NAME, WIDGETS = "Maintenance & Expenses", 12
 MB = 1024 * 1024

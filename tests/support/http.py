@@ -46,6 +46,14 @@ class ApiServer:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
 
+    def login(self, email: str, password: str) -> requests.Session:
+        """A session carrying a fresh API token of that user."""
+        r = self.session().post(
+            f"{self.base}/api/tokens", json={"email": email, "password": password, "name": "test"}
+        )
+        assert r.status_code == 201, r.text
+        return self.session(r.json()["token"])
+
     def session(self, token: str | None = None) -> requests.Session:
         s = requests.Session()
         if token:
