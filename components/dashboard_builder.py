@@ -10,7 +10,7 @@ import panel as pn
 import param
 from panel.layout.gridstack import GridStack
 
-from components.session import notify_error, run
+from components.session import alert, escaped_options, notify_error, run
 from components.widget_editor import WidgetEditor
 from components.widget_view import render_widget
 from portal import auth, dashboards
@@ -54,6 +54,7 @@ class DashboardBuilder(pn.viewable.Viewer):
         self.can_edit = False
         if self._load_layout():
             self._load_filter_options()
+            self._apply_saved_filters()
             self.param.watch(
                 lambda *_: self._render(), ["time_range", "customer", "location", "team", "drill_path"]
             )
@@ -70,9 +71,7 @@ class DashboardBuilder(pn.viewable.Viewer):
 
         out = run(self.ctx, load)
         if out is None:
-            self.grid_area.objects = [
-                pn.pane.Alert(f"Dashboard {self.dashboard_id} was not found.", alert_type="danger")
-            ]
+            self.grid_area.objects = [alert(f"Dashboard {self.dashboard_id} was not found.", "danger")]
             return False
         self.layout, self.can_edit = out
         f = DashboardFilters.model_validate(self.layout.get("filters") or {})
@@ -109,7 +108,20 @@ class DashboardBuilder(pn.viewable.Viewer):
             return out
 
         for kind, values in (run(self.ctx, options) or {}).items():
-            self.param[kind].objects = values
+            # Labels are escaped: the multi-choice shows them as HTML (values may be any text).
+            self.param[kind].objects = escaped_options(values)
+
+    def _apply_saved_filters(self) -> None:
+        """Select the dashboard's saved customer / location / team filters (its defaults)."""
+        saved = DashboardFilters.model_validate((self.layout or {}).get("filters") or {})
+        for kind in ("customer", "location", "team"):
+            values = [str(v) for v in getattr(saved, kind)]
+            if not values:
+                continue
+            known = list(self.param[kind].objects)
+            # A saved value no longer in the data (or out of the user's scope) stays selectable.
+            self.param[kind].objects = escaped_options([*known, *(v for v in values if v not in known)])
+            setattr(self, kind, values)
 
     def filters(self) -> DashboardFilters:
         """The global filters as currently selected."""

@@ -8,7 +8,7 @@ from typing import Any
 import panel as pn
 import param
 
-from components.session import run
+from components.session import escape_md, run
 from portal import dashboards
 from portal.context import AppContext
 
@@ -73,10 +73,9 @@ class DashboardList(pn.viewable.Viewer):
             return out
 
         items = run(self.ctx, load) or []
+        matching = f" matching “{escape_md(self.search)}”" if self.search else ""
         self._cards.objects = [self._card(d) for d in items] or [
-            pn.pane.Markdown(
-                f"*No dashboards in “{self.group}”{' matching ' + repr(self.search) if self.search else ''}.*"
-            )
+            pn.pane.Markdown(f"*No dashboards in “{escape_md(self.group)}”{matching}.*", css_classes=["no-dashboards"])
         ]
 
     def _card(self, d: dict[str, Any]) -> pn.viewable.Viewable:
@@ -94,8 +93,9 @@ class DashboardList(pn.viewable.Viewer):
         title = html.escape(d["name"])
         desc = html.escape(d.get("description") or "")
         head = pn.pane.HTML(
-            f'<a href="/dashboard?id={d["id"]}" style="font-size:17px;font-weight:600;text-decoration:none">{title}</a>'
-            f'<div style="color:#64748b;font-size:13px;margin-top:4px">{desc}</div>'
+            f'<a href="/dashboard?id={d["id"]}" style="font-size:17px;font-weight:600;text-decoration:none;'
+            f'overflow-wrap:anywhere">{title}</a>'
+            f'<div style="color:#64748b;font-size:13px;margin-top:4px;overflow-wrap:anywhere">{desc}</div>'
             f'<div style="margin-top:6px;font-size:12px"><span style="background:#e0ecff;border-radius:8px;'
             f'padding:2px 8px">{html.escape(d["visibility"])}</span></div>',
             css_classes=["dashboard-card"],

@@ -7,6 +7,7 @@ from typing import Any
 import panel as pn
 import param
 
+from components.session import escape_md
 from portal.catalog import Catalog
 from portal.errors import PortalError
 from portal.query import compile_query
@@ -213,7 +214,7 @@ class QueryBuilder(pn.viewable.Viewer):
         except PortalError as exc:
             self.error = exc.message
             self.spec = None
-            self._message.object, self._message.visible = exc.message, True
+            self._message.object, self._message.visible = escape_md(exc.message), True
             return
         self.error = ""
         self._message.visible = False

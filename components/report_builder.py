@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
 
 import pandas as pd
@@ -10,12 +11,23 @@ import panel as pn
 import param
 
 from components.query_builder import QueryBuilder
-from components.session import notify_error, run
+from components.session import alert, escape_md, notify_error, run
 from portal import auth, charts, reports
 from portal.context import AppContext
 from portal.errors import PortalError
 from portal.exports import export_frame
 from portal.specs import VIZ_TYPES, ChartSpec, QuerySpec, parse_spec
+
+log = logging.getLogger(__name__)
+
+
+def viz_caption(v: Any) -> str:
+    """Markdown caption of a stored viz entry (``**column** of n by priority``); user text escaped."""
+    if not isinstance(v, dict) or "viz" not in v:
+        return "**invalid visualization**"
+    y = v.get("y")
+    ys = ", ".join(str(c) for c in y) if isinstance(y, list) else str(y if y is not None else "?")
+    return f"**{escape_md(v.get('viz', '?'))}** of {escape_md(ys)} by {escape_md(v.get('x', '?'))}"
 
 
 class ReportBuilder(pn.viewable.Viewer):
@@ -35,9 +47,15 @@ class ReportBuilder(pn.viewable.Viewer):
         scope = run(ctx, lambda s, u: auth.user_scope(s, u))
         initial = None
         self.viz_specs: list[dict[str, Any]] = []
-        if report_id is not None:
+        #: Id asked for in the address that the user cannot open (missing, other tenant, not visible).
+        self.missing: int | None = None
+        if report_id is not None and not 0 < report_id < 2**62:
+            self.missing = report_id  # no row has such an id (and the database would refuse it)
+        elif report_id is not None:
             loaded = run(ctx, lambda s, u: reports.report_to_dict(reports.get_report(s, u, report_id)))
-            if loaded:
+            if not loaded:
+                self.missing = report_id
+            else:
                 initial = loaded["query"]
                 self.report_name, self.description = loaded["name"], loaded["description"]
                 self.visibility, self.heavy, self.report_id = (
@@ -45,9 +63,18 @@ class ReportBuilder(pn.viewable.Viewer):
                     loaded["heavy"],
                     loaded["id"],
                 )
-                self.viz_specs = list(loaded.get("viz") or [])
+                viz = loaded.get("viz") or []
+                self.viz_specs = list(viz) if isinstance(viz, list) else [viz]
         self.scope = scope
-        self.builder = QueryBuilder(ctx.warehouse.catalog, scope, initial=initial) if scope else None
+        self.load_error = ""
+        self.builder = None
+        if scope and self.missing is None:
+            try:
+                self.builder = QueryBuilder(ctx.warehouse.catalog, scope, initial=initial)
+            except Exception as exc:  # a stored query this version cannot show: start from a new one
+                log.warning("report %s: cannot load its query: %s", report_id, exc)
+                self.load_error = exc.message if isinstance(exc, PortalError) else type(exc).__name__
+                self.builder = QueryBuilder(ctx.warehouse.catalog, scope)
         self.frame = pd.DataFrame()
         self.table = pn.widgets.Tabulator(
             self.frame,
@@ -79,6 +106,7 @@ class ReportBuilder(pn.viewable.Viewer):
             res = self.ctx.warehouse.run(spec, self.scope)
         except PortalError as exc:
             notify_error(exc.message)
+            self._draw_vizzes()
             return
         self.frame = res.frame
         self.table.value = res.frame
@@ -94,26 +122,38 @@ class ReportBuilder(pn.viewable.Viewer):
         self.viz_series.options = ["", *dims]
         self._draw_vizzes()
 
+    def _viz_body(self, v: Any) -> tuple[Any, ChartSpec | None]:
+        """The chart of one viz entry, or an error box (stored entries may be invalid)."""
+        try:
+            spec = parse_spec(ChartSpec, v)
+            fig = charts.render(spec, self.frame, "bokeh")
+            return pn.pane.Bokeh(fig, sizing_mode="stretch_width", height=320), spec
+        except PortalError as exc:
+            return alert(exc.message, "warning", sizing_mode="stretch_width"), None
+        except Exception:
+            log.exception("report %s: cannot draw viz %r", self.report_id, v)
+            return alert("This visualization cannot be drawn.", "warning", sizing_mode="stretch_width"), None
+
     def _draw_vizzes(self) -> None:
         items = []
         for i, v in enumerate(self.viz_specs):
-            try:
-                fig = charts.render(parse_spec(ChartSpec, v), self.frame, "bokeh")
-                body: Any = pn.pane.Bokeh(fig, sizing_mode="stretch_width", height=320)
-            except PortalError as exc:
-                body = pn.pane.Alert(exc.message, alert_type="warning")
+            # One broken entry shows its own error box; the others are drawn.
+            body, spec = self._viz_body(v)
             rm = pn.widgets.Button(name="Remove", button_type="light", width=80)
             rm.on_click(lambda _, i=i: self._remove_viz(i))
-            png = pn.widgets.FileDownload(
-                callback=lambda v=v: self._png(v),
-                filename=f"chart-{i + 1}.png",
-                label="PNG",
-                button_type="light",
-                width=80,
-            )
+            tools: list[Any] = [rm]
+            if spec is not None:
+                png = pn.widgets.FileDownload(
+                    callback=lambda spec=spec: self._png(spec),
+                    filename=f"chart-{i + 1}.png",
+                    label="PNG",
+                    button_type="light",
+                    width=80,
+                )
+                tools.insert(0, png)
             items.append(
                 pn.Column(
-                    pn.Row(pn.pane.Markdown(f"**{v['viz']}** of {', '.join(v['y'])} by {v['x']}"), png, rm),
+                    pn.Row(pn.pane.Markdown(viz_caption(v)), *tools),
                     body,
                     sizing_mode="stretch_width",
                     css_classes=["report-viz"],
@@ -164,12 +204,18 @@ class ReportBuilder(pn.viewable.Viewer):
     def _export(self, fmt: str) -> io.BytesIO:
         return io.BytesIO(export_frame(self.frame, fmt).data)
 
-    def _png(self, v: dict[str, Any]) -> io.BytesIO:
+    def _png(self, v: ChartSpec | dict[str, Any]) -> io.BytesIO:
         return io.BytesIO(charts.to_png(parse_spec(ChartSpec, v), self.frame))
 
     def __panel__(self) -> pn.viewable.Viewable:
+        if self.missing is not None:
+            return pn.Column(
+                alert(f"Report {self.missing} was not found.", "danger"),
+                pn.pane.HTML('<a href="/reports">Start a new report</a>'),
+                css_classes=["report-missing"],
+            )
         if self.builder is None:
-            return pn.pane.Alert("You are not signed in.", alert_type="danger")
+            return alert("You are not signed in.", "danger")
         save = pn.widgets.Button(
             name="Save report", button_type="primary", width=130, css_classes=["save-report"]
         )
@@ -194,7 +240,13 @@ class ReportBuilder(pn.viewable.Viewer):
             pn.Row(save),
             width=330,
         )
+        problems = (
+            [alert(f"The saved query cannot be shown ({self.load_error}); this is a new one.", "warning")]
+            if self.load_error
+            else []
+        )
         return pn.Column(
+            *problems,
             pn.Row(pn.Column(pn.pane.Markdown("### Query"), self.builder, width=640), meta),
             pn.pane.Markdown("### Preview"),
             pn.Row(self.info, *downloads),

@@ -3,37 +3,61 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import panel as pn
 from sqlalchemy.orm import Session
 
+from portal import auth
 from portal.context import AppContext
 from portal.db import transaction
 from portal.errors import AuthenticationFailed, PortalError
 from portal.models import User
+from portal.webauth import REQUEST_LOGOUT_TOKEN, REQUEST_SESSION, REQUEST_USER
 
 T = TypeVar("T")
 
 
-def current_user_id() -> int:
-    """Id of the signed-in user of this Panel session (set by the auth provider's cookie)."""
-    raw = pn.state.user
-    if not raw:
+def _request() -> Any:
+    doc = pn.state.curdoc
+    context = getattr(doc, "session_context", None) if doc is not None else None
+    return getattr(context, "request", None)
+
+
+def current_identity() -> tuple[int, int]:
+    """(user id, web session id) of this Panel session.
+
+    The auth provider put them on the HTTP request that opened the session; the
+    session cookie itself never reaches the page (nor its session token).
+    """
+    req = _request()
+    uid, sid = getattr(req, REQUEST_USER, None), getattr(req, REQUEST_SESSION, None)
+    if not isinstance(uid, int) or not isinstance(sid, int):
         raise AuthenticationFailed("not signed in")
-    return int(raw)
+    return uid, sid
+
+
+def logout_token() -> str:
+    """The sign-out form's CSRF token for this browser session ('' outside a signed-in page)."""
+    return str(getattr(_request(), REQUEST_LOGOUT_TOKEN, "") or "")
 
 
 @contextmanager
 def user_session(ctx: AppContext) -> Iterator[tuple[Session, User]]:
-    """A transaction and the signed-in user, loaded in it."""
+    """A transaction and the signed-in user, loaded in it.
+
+    The web session is checked on every call, so signing out (in any tab), a
+    password change or disabling the account stops an open page at once.
+    """
+    uid, sid = current_identity()
     with transaction(ctx.sessions) as session:
-        user = session.get(User, current_user_id())
-        if user is None or not user.is_active:
-            raise AuthenticationFailed("your account is no longer active")
-        yield session, user
+        live = auth.live_web_session(session, sid)
+        if live is None or live[0].id != uid:
+            raise AuthenticationFailed("your session has ended; sign in again")
+        yield session, live[0]
 
 
 def run(ctx: AppContext, fn: Callable[[Session, User], T], *, success: str | None = None) -> T | None:
@@ -50,15 +74,44 @@ def run(ctx: AppContext, fn: Callable[[Session, User], T], *, success: str | Non
 
 
 def notify(message: str) -> None:
-    """A short success toast (ignored outside a live session)."""
+    """A short success toast (ignored outside a live session); the message is plain text."""
     if pn.state.notifications is not None:
-        pn.state.notifications.success(message, duration=3000)
+        # Notifications (Notyf) render their message as HTML: it often quotes user text.
+        pn.state.notifications.success(html.escape(str(message)), duration=3000)
 
 
 def notify_error(message: str) -> None:
-    """An error toast that stays until read (ignored outside a live session)."""
+    """An error toast that stays until read (ignored outside a live session); the message is plain text."""
     if pn.state.notifications is not None:
-        pn.state.notifications.error(message, duration=0)
+        pn.state.notifications.error(html.escape(str(message)), duration=0)
+
+
+# Markdown punctuation (CommonMark and the markdown-it plugins Panel enables: tables, footnotes,
+# task lists, definition lists, math, MyST roles). < > & " ' are left to html.escape: their
+# entities are decoded back to text by the Markdown parser, and a backslash must not precede them.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$^=:])")
+
+
+def escape_md(text: object) -> str:
+    """User text for a Markdown source (``pn.pane.Markdown``, ``pn.pane.Alert``): shown literally.
+
+    Panel's Markdown panes pass raw HTML through to the page, so names, values and error
+    messages quoting them must be escaped as HTML and as Markdown before they go in one.
+    """
+    return html.escape(_MD_SPECIAL.sub(r"\\\1", str(text)), quote=True)
+
+
+def alert(message: object, kind: str = "danger", **params: Any) -> pn.pane.Alert:
+    """An alert box showing ``message`` as plain text (``kind``: danger, warning, info, success...)."""
+    return pn.pane.Alert(escape_md(message), alert_type=kind, **params)
+
+
+def escaped_options(values: Iterable[Any]) -> dict[str, Any]:
+    """Options for a ``MultiChoice`` (label → value) whose labels are shown as text.
+
+    Bokeh's MultiChoice (Choices.js) inserts option labels as HTML; the values stay as they are.
+    """
+    return {html.escape(str(v), quote=True): v for v in values}
 
 
 def header_links(active: str, who: str = "") -> Any:
@@ -70,8 +123,15 @@ def header_links(active: str, who: str = "") -> Any:
         for n, u in items
     )
     who_html = f'<span style="color:#dbeafe;margin-right:14px">{html.escape(who)}</span>' if who else ""
+    # Sign-out is a POST carrying this session's token: a link from another site cannot sign anyone out.
+    sign_out = (
+        '<form method="post" action="/logout" style="margin:0">'
+        f'<input type="hidden" name="csrf" value="{html.escape(logout_token())}">'
+        '<button type="submit" class="sign-out" style="background:none;border:0;color:white;font-size:15px;'
+        'cursor:pointer;padding:0;white-space:nowrap">Sign out</button></form>'
+    )
     return pn.pane.HTML(
         f'<div style="font-size:15px;display:flex;align-items:center">{links}<span style="flex:1"></span>{who_html}'
-        f'<a href="/logout" style="{style}" class="sign-out">Sign out</a></div>',
+        f"{sign_out}</div>",
         sizing_mode="stretch_width",
     )

@@ -9,6 +9,7 @@ import panel as pn
 import param
 
 from components.query_builder import QueryBuilder
+from components.session import escape_md
 from components.widget_view import render_widget
 from portal.catalog import Catalog
 from portal.errors import PortalError
@@ -163,12 +164,13 @@ class WidgetEditor(pn.viewable.Viewer):
     def _validated(self) -> WidgetSpec | None:
         if self.wtype != "text" and self._query() is None:
             # An invalid query empties the column choices: name the query, not the chart options.
-            self.message.object, self.message.visible = f"query: {self.builder.error or 'not valid'}", True
+            self.message.object = escape_md(f"query: {self.builder.error or 'not valid'}")
+            self.message.visible = True
             return None
         try:
             ws = parse_spec(WidgetSpec, self.spec())
         except PortalError as exc:
-            self.message.object, self.message.visible = exc.message, True
+            self.message.object, self.message.visible = escape_md(exc.message), True
             return None
         self.message.visible = False
         return ws

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -11,12 +12,14 @@ import pandas as pd
 import panel as pn
 from bokeh.models import ColumnDataSource
 
+from components.session import alert
 from portal import cards, charts
 from portal.errors import PortalError
 from portal.markdown import render_markdown
 from portal.specs import TableSpec, WidgetSpec
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+log = logging.getLogger(__name__)
 STATUS_COLORS = {"good": "#15803d", "warn": "#b45309", "bad": "#b91c1c", "none": "#475569"}
 ARROWS = {"up": "▲", "down": "▼", "flat": "■"}
 
@@ -58,7 +61,7 @@ def render_widget(
         if data is None:
             return pn.indicators.LoadingSpinner(value=True, size=30)
         if data.get("error"):
-            return pn.pane.Alert(str(data["error"]), alert_type="danger", sizing_mode="stretch_width")
+            return alert(data["error"], "danger", sizing_mode="stretch_width")
         df = frame_of(data)
         if spec.type == "chart" and spec.chart is not None:
             return _chart(spec, df, on_tap)
@@ -67,8 +70,12 @@ def render_widget(
         if spec.type == "kpi" and spec.kpi is not None:
             return _kpi(spec, df, data.get("previous"))
     except PortalError as exc:
-        return pn.pane.Alert(exc.message, alert_type="warning", sizing_mode="stretch_width")
-    return pn.pane.Alert(f"cannot show a {spec.type} widget", alert_type="warning")
+        return alert(exc.message, "warning", sizing_mode="stretch_width")
+    except Exception:
+        # Unexpected data (e.g. stored before a format change): this widget shows a box, the page stays.
+        log.exception("cannot render widget %r", spec.title)
+        return alert("This widget cannot be shown.", "warning", sizing_mode="stretch_width")
+    return alert(f"cannot show a {spec.type} widget", "warning")
 
 
 def _chart(spec: WidgetSpec, df: pd.DataFrame, on_tap: Callable[[Any], None] | None) -> pn.viewable.Viewable:

@@ -14,7 +14,8 @@ def create_page(ctx: AppContext) -> BaseTemplate:
     """Build the page for one browser session."""
     raw = (pn.state.session_args.get("id") or [b""])[0].decode()
     body: pn.viewable.Viewer | pn.pane.Alert
-    if raw.isdigit():
+    # isascii: "²" is a digit to isdigit() but not to int(); ids beyond 2**62 are no row of any table.
+    if raw.isascii() and raw.isdigit() and int(raw) < 2**62:
         body = DashboardBuilder(ctx, int(raw))
     else:
         body = pn.pane.Alert(

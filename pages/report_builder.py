@@ -13,7 +13,7 @@ from portal.context import AppContext
 def create_page(ctx: AppContext) -> BaseTemplate:
     """Build the page for one browser session."""
     raw = (pn.state.session_args.get("id") or [b""])[0].decode()
-    body = ReportBuilder(ctx, int(raw) if raw.isdigit() else None)
+    body = ReportBuilder(ctx, int(raw) if raw.isascii() and raw.isdigit() else None)
     with user_session(ctx) as (_, user):
         who = f"{user.name} ({user.email})"
     return pn.template.FastListTemplate(

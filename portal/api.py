@@ -7,6 +7,8 @@ status naming the bad field; nothing reaches the client as a traceback.
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 import logging
 import uuid
@@ -22,20 +24,18 @@ from sqlalchemy.orm import Session
 from tornado.ioloop import IOLoop
 from tornado.web import HTTPError, RequestHandler
 
-from portal import audit, auth, dashboards, reports
+from portal import audit, auth, dashboards, ratelimit, reports
 from portal.context import AppContext
 from portal.db import transaction
-from portal.errors import AuthenticationFailed, BadRequest, InvalidSpec, PortalError
+from portal.errors import AuthenticationFailed, BadRequest, InvalidSpec, NotFound, PortalError
 from portal.exports import export_frame
+from portal.jsonsafe import parse_json
 from portal.metrics import HTTP_REQUESTS
-from portal.models import User
-from portal.ratelimit import hit
+from portal.models import ApiToken, User
 from portal.specs import invalid_from_validation
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-LOGIN_LIMIT_PER_MINUTE = 10
 
 
 def _json_default(o: Any) -> Any:
@@ -75,16 +75,22 @@ class BaseHandler(RequestHandler):
         HTTP_REQUESTS.labels(self.request.method or "?", self.route, str(self.get_status())).inc()
 
     # -- input -----------------------------------------------------------
-    def body(self) -> dict[str, Any]:
-        """The JSON object body; 400 naming the problem otherwise."""
+    def body(self, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """The JSON object body; 400 naming the problem otherwise.
+
+        With ``allowed``, any other key is a 400 naming it: a misspelt field is
+        reported, never silently dropped.
+        """
         if not self.request.body:
             return {}
-        try:
-            data = json.loads(self.request.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"body: invalid JSON ({exc})", field="body") from None
+        data = parse_json(self.request.body, "body")
         if not isinstance(data, dict):
             raise BadRequest("body: must be a JSON object", field="body")
+        if allowed is not None:
+            for key in data:
+                if key not in allowed:
+                    expected = ", ".join(allowed) if allowed else "no body"
+                    raise BadRequest(f"{key}: unknown field (expected {expected})", field=key)
         return data
 
     def client_ip(self) -> str:
@@ -184,15 +190,56 @@ class HealthHandler(BaseHandler):
         self.send({"status": "ok" if ok else "degraded", "checks": checks}, 200 if ok else 503)
 
 
+def metrics_allowed(settings: Any, client_ip: str, authorization: str) -> bool:
+    """``/metrics`` is for scrapers: a matching bearer token, or a client in an allowed network."""
+    if settings.metrics_token and hmac.compare_digest(authorization, f"Bearer {settings.metrics_token}"):
+        return True
+    try:
+        ip = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    for net in settings.metrics_networks:
+        try:
+            if ip in ipaddress.ip_network(net, strict=False):
+                return True
+        except ValueError:
+            log.warning("CONDUCTOR_METRICS_NETWORKS: %r is not a network", net)
+    return False
+
+
 class MetricsHandler(BaseHandler):
     def get(self) -> None:
+        auth_header = self.request.headers.get("Authorization", "")
+        if not metrics_allowed(self.ctx.settings, self.client_ip(), auth_header):
+            raise NotFound("no such endpoint: GET /metrics")
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
         self.finish(generate_latest())
 
 
+def _token(t: ApiToken) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "name": t.name,
+        "prefix": t.prefix,
+        "created_at": t.created_at,
+        "expires_at": t.expires_at,
+        "last_used_at": t.last_used_at,
+        "revoked_at": t.revoked_at,
+        "state": auth.token_state(t),
+    }
+
+
 class TokensHandler(BaseHandler):
+    async def get(self) -> None:
+        self.body(())
+
+        def lst(session: Session, user: User) -> dict[str, Any]:
+            return {"tokens": [_token(t) for t in auth.list_api_tokens(session, user)]}
+
+        self.send(await self.call(lst))
+
     async def post(self) -> None:
-        data = self.body()
+        data = self.body(("email", "password", "name", "days"))
         email, password = data.get("email"), data.get("password")
         if not isinstance(email, str) or not email:
             raise BadRequest("email: required", field="email")
@@ -201,14 +248,34 @@ class TokensHandler(BaseHandler):
         name = data.get("name") or "api"
         if not isinstance(name, str):
             raise BadRequest("name: must be text", field="name")
-        hit(self.ctx.redis, f"login:{self.client_ip()}", limit=LOGIN_LIMIT_PER_MINUTE, window_seconds=60)
+        days = data.get("days", self.ctx.settings.api_token_days)
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= auth.MAX_TOKEN_DAYS:
+            raise BadRequest(f"days: an integer from 1 to {auth.MAX_TOKEN_DAYS}", field="days")
+        # One budget for the API and the sign-in form: per address, and a backoff per account.
+        ratelimit.check_login(
+            self.ctx.redis, self.client_ip(), email, per_minute=self.ctx.settings.login_per_minute
+        )
 
         def issue(session: Session, _: User) -> dict[str, Any]:
             user = auth.authenticate(session, email, password)
-            tok, plain = auth.issue_api_token(session, user, name)
+            tok, plain = auth.issue_api_token(session, user, name, days=days)
             return {"token": plain, "token_id": tok.id, "expires_at": tok.expires_at, "user": _user(user)}
 
-        self.send(await self.call(issue, authenticated=False), 201)
+        try:
+            out = await self.call(issue, authenticated=False)
+        except AuthenticationFailed:
+            ratelimit.login_failed(self.ctx.redis, email)
+            raise
+        ratelimit.login_succeeded(self.ctx.redis, email)
+        self.send(out, 201)
+
+
+class TokenHandler(BaseHandler):
+    async def get(self, tid: str) -> None:
+        self.send(await self.call(lambda s, u: _token(auth.get_api_token(s, u, _id(tid)))))
+
+    async def delete(self, tid: str) -> None:
+        self.send(await self.call(lambda s, u: _token(auth.revoke_api_token(s, u, _id(tid)))))
 
 
 def _user(u: User) -> dict[str, Any]:
@@ -236,7 +303,7 @@ class CatalogHandler(BaseHandler):
 
 class QueryHandler(BaseHandler):
     async def post(self) -> None:
-        data = self.body()
+        data = self.body(("query", "params"))
         if "query" not in data:
             raise BadRequest("query: required (a QuerySpec object)", field="query")
         params = data.get("params") or {}
@@ -258,7 +325,7 @@ class QueryHandler(BaseHandler):
 
 class EstimateHandler(BaseHandler):
     async def post(self) -> None:
-        data = self.body()
+        data = self.body(("query", "params"))
         if "query" not in data:
             raise BadRequest("query: required (a QuerySpec object)", field="query")
 
@@ -324,7 +391,7 @@ class ReportHandler(BaseHandler):
 
 class ExecuteHandler(BaseHandler):
     async def post(self, rid: str) -> None:
-        data = self.body()
+        data = self.body(("params", "use_cache"))
         params = data.get("params")
         if params is not None and not isinstance(params, dict):
             raise BadRequest("params: must be an object", field="params")
@@ -342,7 +409,7 @@ class ExecuteHandler(BaseHandler):
                 params=params,
                 use_cache=use_cache,
             )
-            out = reports.execution_to_dict(ex)
+            out = reports.execution_to_dict(ex, user)
             if ex.status == "done" and self.get_query_argument("preview", "1") != "0":
                 _, _, frame = reports.load_execution_result(
                     session, user, ex.id, self.ctx.settings.results_dir
@@ -357,7 +424,7 @@ class ExecutionsHandler(BaseHandler):
     async def get(self, rid: str) -> None:
         def lst(session: Session, user: User) -> dict[str, Any]:
             rows = reports.list_executions(session, user, _id(rid))
-            return {"executions": [reports.execution_to_dict(e) for e in rows]}
+            return {"executions": [reports.execution_to_dict(e, user) for e in rows]}
 
         self.send(await self.call(lst))
 
@@ -368,7 +435,7 @@ class ExecutionExportHandler(BaseHandler):
 
         def export(session: Session, user: User) -> tuple[bytes, str, str]:
             ex, r, frame = reports.load_execution_result(
-                session, user, _id(eid), self.ctx.settings.results_dir, "export"
+                session, user, _id(eid), self.ctx.settings.results_dir, "export", warehouse=self.ctx.warehouse
             )
             out = export_frame(frame, fmt)
             audit.record(session, user, "export", r, details={"execution_id": ex.id, "format": fmt})
@@ -381,21 +448,26 @@ class ExecutionExportHandler(BaseHandler):
 
 
 # --------------------------------------------------------------------------- dashboards and widgets
-def _query_args(handler: RequestHandler) -> dict[str, list[str]]:
+FILTER_ARGS = ("time_range", "customer", "location", "team")
+
+
+def _query_args(handler: RequestHandler, allowed: tuple[str, ...] = FILTER_ARGS) -> dict[str, list[str]]:
+    """Query-string arguments as text; a misspelt argument is a 400, never silently ignored."""
     try:
-        return {k: [v.decode("utf-8") for v in vs] for k, vs in handler.request.query_arguments.items()}
+        args = {k: [v.decode("utf-8") for v in vs] for k, vs in handler.request.query_arguments.items()}
     except UnicodeDecodeError:
         raise BadRequest("query string: must be UTF-8", field="query") from None
+    for key in args:
+        if key not in allowed:
+            raise BadRequest(f"{key}: unknown argument (expected {', '.join(allowed)})", field=key)
+    return args
 
 
 def _drill_arg(handler: RequestHandler) -> list[Any] | None:
     raw = handler.get_query_argument("drill", None)
     if raw is None or raw == "":
         return None
-    try:
-        path = json.loads(raw)
-    except ValueError:
-        raise BadRequest('drill: must be JSON, e.g. [["team_name", "Field A"]]', field="drill") from None
+    path = parse_json(raw, "drill", max_bytes=10_000)
     if not isinstance(path, list) or not all(
         isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in path
     ):
@@ -462,7 +534,7 @@ class DashboardHandler(BaseHandler):
 
 class DashboardDuplicateHandler(BaseHandler):
     async def post(self, did: str) -> None:
-        data = self.body()
+        data = self.body(("name",))
         name = data.get("name")
         if name is not None and not isinstance(name, str):
             raise BadRequest("name: must be text", field="name")
@@ -476,6 +548,8 @@ class DashboardDuplicateHandler(BaseHandler):
 
 class DashboardFavoriteHandler(BaseHandler):
     async def post(self, did: str) -> None:
+        self.body(())
+
         def toggle(session: Session, user: User) -> dict[str, Any]:
             return {"id": _id(did), "favorite": dashboards.toggle_favorite(session, user, _id(did))}
 
@@ -495,7 +569,7 @@ class DashboardViewHandler(BaseHandler):
 
 class DashboardLayoutHandler(BaseHandler):
     async def put(self, did: str) -> None:
-        positions = self.body().get("positions")
+        positions = self.body(("positions",)).get("positions")
         if not isinstance(positions, dict):
             raise BadRequest("positions: required, an object {widget_id: {x, y, w, h}}", field="positions")
 
@@ -564,7 +638,7 @@ class WidgetHandler(BaseHandler):
 
 class WidgetDataHandler(BaseHandler):
     async def get(self, wid: str) -> None:
-        args = _query_args(self)
+        args = _query_args(self, (*FILTER_ARGS, "drill"))
         drill_path = _drill_arg(self)
 
         def data(session: Session, user: User) -> dict[str, Any]:
@@ -587,6 +661,7 @@ def routes(ctx: AppContext) -> list[tuple[str, type[RequestHandler], dict[str, A
         (r"/healthz", HealthHandler),
         (r"/metrics", MetricsHandler),
         (r"/api/tokens", TokensHandler),
+        (r"/api/tokens/(\d{1,18})", TokenHandler),
         (r"/api/me", MeHandler),
         (r"/api/catalog", CatalogHandler),
         (r"/api/query", QueryHandler),

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from portal.models import AuditLog, User
 
-ACTIONS = ("create", "edit", "delete", "run", "view", "share", "export", "job", "token", "login")
+ACTIONS = ("create", "edit", "delete", "run", "view", "share", "export", "job", "token", "login", "logout")
 
 
 def record(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from portal import audit
 from portal.crypto import hash_token, new_token
 from portal.errors import AuthenticationFailed, Conflict, InvalidSpec, NotFound
-from portal.models import ApiToken, Group, Membership, Tenant, User
+from portal.models import ApiToken, Group, Membership, Tenant, User, WebSession
 from portal.scope import Scope
 
 _hasher = PasswordHasher()
@@ -121,12 +121,22 @@ def authenticate(session: Session, email: str, password: str) -> User:
     return user
 
 
+#: API tokens live this long unless asked otherwise (``CONDUCTOR_TOKEN_DAYS``), at most MAX_TOKEN_DAYS.
+DEFAULT_TOKEN_DAYS = 30
+MAX_TOKEN_DAYS = 365
+
+
 def issue_api_token(
-    session: Session, user: User, name: str, *, days: int | None = 365
+    session: Session, user: User, name: str, *, days: int | None = DEFAULT_TOKEN_DAYS
 ) -> tuple[ApiToken, str]:
-    """A new API token for scripts and notebooks; the plain token is returned once and stored hashed."""
+    """A new API token for scripts and notebooks; the plain token is returned once and stored hashed.
+
+    ``days=None`` (no expiry) is for the command line only; the API always sets an expiry.
+    """
     if not name.strip():
         raise InvalidSpec("name: give the token a name", field="name")
+    if days is not None and not 1 <= days <= MAX_TOKEN_DAYS:
+        raise InvalidSpec(f"days: must be between 1 and {MAX_TOKEN_DAYS}", field="days")
     plain = new_token(TOKEN_PREFIX)
     tok = ApiToken(
         user_id=user.id,
@@ -154,13 +164,120 @@ def user_for_token(session: Session, plain: str) -> User:
     return user
 
 
-def revoke_api_token(session: Session, user: User, token_id: int) -> None:
-    """Revoke one of the user's tokens at once."""
+def list_api_tokens(session: Session, user: User) -> list[ApiToken]:
+    """The user's API tokens, newest first (revoked and expired ones included, marked as such)."""
+    stmt = select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+    return list(session.scalars(stmt))
+
+
+def get_api_token(session: Session, user: User, token_id: int) -> ApiToken:
+    """One of the user's tokens; the same NotFound for other people's tokens and missing ones."""
     tok = session.get(ApiToken, token_id)
     if tok is None or tok.user_id != user.id:
         raise NotFound(f"token {token_id} not found", field="token_id")
-    tok.revoked_at = datetime.now(UTC)
-    audit.record(session, user, "token", tok, details={"revoked": True})
+    return tok
+
+
+def revoke_api_token(session: Session, user: User, token_id: int) -> ApiToken:
+    """Revoke one of the user's tokens at once (idempotent)."""
+    tok = get_api_token(session, user, token_id)
+    if tok.revoked_at is None:
+        tok.revoked_at = datetime.now(UTC)
+        audit.record(session, user, "token", tok, details={"revoked": True})
+    return tok
+
+
+def token_state(tok: ApiToken, now: datetime | None = None) -> str:
+    """``active``, ``expired`` or ``revoked``."""
+    now = now or datetime.now(UTC)
+    if tok.revoked_at is not None:
+        return "revoked"
+    if tok.expires_at is not None and _aware(tok.expires_at) < now:
+        return "expired"
+    return "active"
+
+
+# --------------------------------------------------------------------------- browser sessions
+def start_web_session(
+    session: Session, user: User, *, hours: int, ip: str = "", user_agent: str = ""
+) -> tuple[WebSession, str]:
+    """A new server-side browser session; the plain token goes into the (signed) cookie, once."""
+    plain = new_token("cbs")
+    ws = WebSession(
+        user_id=user.id,
+        token_hash=hash_token(plain),
+        expires_at=datetime.now(UTC) + timedelta(hours=hours),
+        ip=ip[:64],
+        user_agent=user_agent[:300],
+    )
+    session.add(ws)
+    session.flush()
+    return ws, plain
+
+
+#: ``last_seen_at`` is written at most this often (not on every request of a page).
+LAST_SEEN_EVERY = timedelta(minutes=5)
+
+
+def web_session_user(session: Session, plain: str) -> tuple[User, WebSession] | None:
+    """The active user and live session of a cookie token; None if unknown, expired or revoked."""
+    ws = session.scalar(select(WebSession).where(WebSession.token_hash == hash_token(plain)))
+    live = _live(session, ws)
+    if live is not None:
+        now = datetime.now(UTC)
+        seen = live[1].last_seen_at
+        if seen is None or _aware(seen) < now - LAST_SEEN_EVERY:
+            live[1].last_seen_at = now
+    return live
+
+
+def live_web_session(session: Session, session_id: int) -> tuple[User, WebSession] | None:
+    """The user of a session that is still valid (checked again on every action of an open page)."""
+    return _live(session, session.get(WebSession, session_id))
+
+
+def _live(session: Session, ws: WebSession | None) -> tuple[User, WebSession] | None:
+    now = datetime.now(UTC)
+    if ws is None or ws.revoked_at is not None or _aware(ws.expires_at) <= now:
+        return None
+    user = session.get(User, ws.user_id)
+    if user is None or not user.is_active:
+        return None
+    return user, ws
+
+
+def end_web_session(session: Session, plain: str) -> None:
+    """Sign out: the cookie's session stops working everywhere at once."""
+    ws = session.scalar(select(WebSession).where(WebSession.token_hash == hash_token(plain)))
+    if ws is not None and ws.revoked_at is None:
+        ws.revoked_at = datetime.now(UTC)
+        audit.record(session, session.get(User, ws.user_id), "logout", ws)
+
+
+def revoke_user_sessions(session: Session, user: User) -> int:
+    """End every browser session of a user (password change, disabling); returns how many."""
+    now = datetime.now(UTC)
+    rows = session.scalars(
+        select(WebSession).where(WebSession.user_id == user.id, WebSession.revoked_at.is_(None))
+    ).all()
+    for ws in rows:
+        ws.revoked_at = now
+    return len(rows)
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    """Change a password; every browser session of the user ends."""
+    user.password_hash = hash_password(password)
+    revoke_user_sessions(session, user)
+    audit.record(session, user, "edit", user, details={"password_changed": True})
+
+
+def set_active(session: Session, user: User, active: bool) -> None:
+    """Enable or disable a user; disabling ends their sessions and stops their API tokens."""
+    user.is_active = active
+    if not active:
+        revoke_user_sessions(session, user)
+    audit.record(session, None, "edit", user, tenant_id=user.tenant_id, details={"active": active})
 
 
 def tenant_of(session: Session, user: User) -> Tenant:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from portal.config import Settings
 from portal.errors import PortalError
@@ -154,6 +155,57 @@ def cmd_create_token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_list_tokens(settings: Settings, args: argparse.Namespace) -> int:
+    from portal import auth
+
+    with _cli_session(settings) as session:
+        user = _user_by_email(session, args.email)
+        for t in auth.list_api_tokens(session, user):
+            used = t.last_used_at.isoformat(timespec="seconds") if t.last_used_at else "never"
+            expires = t.expires_at.isoformat(timespec="seconds") if t.expires_at else "never"
+            print(
+                f"{t.id}\t{t.prefix}…\t{t.name}\t{auth.token_state(t)}\texpires {expires}\tlast used {used}"
+            )
+    return 0
+
+
+def cmd_revoke_token(settings: Settings, args: argparse.Namespace) -> int:
+    from portal import auth
+
+    with _cli_session(settings) as session:
+        user = _user_by_email(session, args.email)
+        ids = [t.id for t in auth.list_api_tokens(session, user) if auth.token_state(t) == "active"]
+        targets = ids if args.all else [args.id]
+        for tid in targets:
+            auth.revoke_api_token(session, user, tid)
+    print(f"revoked {len(targets)} token(s) of {args.email}")
+    return 0
+
+
+@contextlib.contextmanager
+def _cli_session(settings: Settings) -> Iterator[Any]:
+    from portal.db import make_engine, make_sessionmaker, transaction
+
+    engine = make_engine(settings.metadata_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _user_by_email(session: Any, email: str) -> Any:
+    from sqlalchemy import select
+
+    from portal.errors import NotFound
+    from portal.models import User
+
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound(f"email: no user {email!r}", field="email")
+    return user
+
+
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -203,8 +255,19 @@ def build_parser() -> argparse.ArgumentParser:
     ct = sub.add_parser("create-token", help="issue an API token for a user (printed once)")
     ct.add_argument("--email", required=True)
     ct.add_argument("--name", default="cli")
-    ct.add_argument("--days", type=int, default=365)
+    ct.add_argument("--days", type=int, default=30, help="lifetime in days (1-365, default 30)")
     ct.set_defaults(fn=cmd_create_token)
+
+    lt = sub.add_parser("list-tokens", help="a user's API tokens: state, expiry, last use")
+    lt.add_argument("--email", required=True)
+    lt.set_defaults(fn=cmd_list_tokens)
+
+    rt = sub.add_parser("revoke-token", help="revoke an API token at once")
+    rt.add_argument("--email", required=True)
+    which = rt.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", type=int, help="the token id (see list-tokens)")
+    which.add_argument("--all", action="store_true", help="every active token of the user")
+    rt.set_defaults(fn=cmd_revoke_token)
     return p
 
 

@@ -41,13 +41,17 @@ class AppContext:
 
 def build_context(settings: Settings, *, catalog: Catalog = DEMO_CATALOG) -> AppContext:
     """Wire engines, Redis (embedded when ``REDIS_URL`` is empty) and the warehouse."""
-    settings.check_secrets()
+    settings = settings.with_secret()
     settings.home.mkdir(parents=True, exist_ok=True)
     redis_url, embedded = ensure_redis(settings)
     redis = Redis.from_url(redis_url)
     engine = make_engine(settings.metadata_url)
     wh_engine = make_warehouse_engine(settings.warehouse)
     warehouse = Warehouse(
-        catalog, wh_engine, QueryCache(redis, settings.cache_ttl_seconds), settings.max_query_rows
+        catalog,
+        wh_engine,
+        QueryCache(redis, settings.cache_ttl_seconds),
+        settings.max_query_rows,
+        timeout_seconds=settings.query_timeout_seconds,
     )
     return AppContext(settings, engine, make_sessionmaker(engine), redis, warehouse, embedded)

@@ -36,6 +36,7 @@ from portal.specs import (
     GLOBAL_FILTER_COLUMNS,
     DashboardFilters,
     KpiSpec,
+    ObjectScope,
     Position,
     QuerySpec,
     WidgetSpec,
@@ -80,8 +81,8 @@ class DashboardIn(BaseModel):
     filters: DashboardFilters = Field(default_factory=DashboardFilters)
     queries: dict[str, QuerySpec] = Field(default_factory=dict, max_length=MAX_QUERIES)
     realtime_enabled: bool = False
-    scope: dict[str, Any] = Field(
-        default_factory=dict, description="e.g. {'customer_id': 7} for customer visibility"
+    scope: ObjectScope = Field(
+        default_factory=ObjectScope, description="e.g. {'customer_id': 7} for customer visibility"
     )
 
     _names = field_validator("queries")(_check_query_names)
@@ -101,7 +102,7 @@ class DashboardPatch(BaseModel):
     filters: DashboardFilters | None = None
     queries: dict[str, QuerySpec] | None = Field(default=None, max_length=MAX_QUERIES)
     realtime_enabled: bool | None = None
-    scope: dict[str, Any] | None = None
+    scope: ObjectScope | None = None
     positions: dict[int, Position] | None = None
 
     _names = field_validator("queries")(_check_query_names)
@@ -210,7 +211,7 @@ def _instant(text: str, now: datetime, field: str) -> datetime:
     s = text.strip()
     m = PLACEHOLDER_RE.fullmatch(s)
     if m:
-        t = parse_time_expr(m.group(1), now)
+        t = parse_time_expr(m.group(1), now, field=field)
         if t is None:
             raise InvalidSpec(
                 f"{field}: cannot read {s!r}; use e.g. {{{{now-30d}}}} or {{{{start_of_month}}}}", field=field
@@ -258,7 +259,15 @@ def previous_window(time_range: str, now: datetime) -> str:
     """
     lo, hi = parse_time_range(time_range, now)
     length = hi - lo
-    return f"{(lo - length).isoformat()}..{(lo - timedelta(microseconds=1)).isoformat()}"
+    try:
+        start = lo - length
+    except OverflowError:
+        raise InvalidSpec(
+            "time_range: the previous period of this window would start before year 1; "
+            "use a shorter window or turn off compare_previous",
+            field="time_range",
+        ) from None
+    return f"{start.isoformat()}..{(lo - timedelta(microseconds=1)).isoformat()}"
 
 
 # --------------------------------------------------------------------------- KPI (pure)
@@ -368,7 +377,7 @@ def create_dashboard(
         filters_json=_dump_filters(d_in.filters),
         layout_json={"queries": {k: _dump_query(q) for k, q in d_in.queries.items()}},
         realtime_enabled=d_in.realtime_enabled,
-        scope_json=dict(d_in.scope),
+        scope_json=d_in.scope.stored(),
     )
     session.add(d)
     session.flush()
@@ -405,7 +414,7 @@ def update_dashboard(
     if patch.visibility is not None:
         d.visibility = patch.visibility
     if patch.scope is not None:
-        d.scope_json = dict(patch.scope)
+        d.scope_json = patch.scope.stored()
     if patch.realtime_enabled is not None:
         d.realtime_enabled = patch.realtime_enabled
     if patch.filters is not None:
@@ -468,6 +477,8 @@ def duplicate_dashboard(
 ) -> Dashboard:
     """A private copy, owned by ``user``, of a dashboard they can view, widgets included."""
     src = get_dashboard(session, user, dashboard_id, "view")
+    if name is not None and len(name) > 200:
+        raise InvalidSpec("name: at most 200 characters", field="name")
     new_name = (name or f"Copy of {src.name}").strip()[:200]
     if not new_name:
         raise InvalidSpec("name: must not be empty", field="name")

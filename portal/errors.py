@@ -42,6 +42,12 @@ class BadRequest(PortalError):
     status = 400
 
 
+class PayloadTooLarge(BadRequest):
+    """The request body is larger than the endpoint accepts."""
+
+    status = 413
+
+
 class NotFound(PortalError):
     """The object does not exist, or the caller may not know it exists."""
 
@@ -64,6 +70,22 @@ class QuotaExceeded(PortalError):
     """A tenant quota or a query-size throttle refused the work."""
 
     status = 429
+
+
+class QueryTimeout(PortalError):
+    """A warehouse query ran longer than the statement timeout and was stopped.
+
+    422, not 408: the request arrived fine, and repeating it unchanged will time out
+    again (browsers and proxies may retry a 408 by themselves); the caller must narrow it.
+    """
+
+    status = 422
+
+
+class QueryInterrupted(PortalError):
+    """A warehouse query was stopped from outside (the server is shutting down): try again."""
+
+    status = 503
 
 
 class Conflict(PortalError):

@@ -35,9 +35,29 @@ def _naive(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: A text cell starting with one of these is read as a formula by spreadsheets (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _defuse(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value  # OWASP's advice: a leading quote makes the cell plain text
+    return value
+
+
+def defuse_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells cannot run as spreadsheet formulas (numbers are left alone)."""
+    out = frame.copy()
+    for c in out.columns:
+        if pd.api.types.is_object_dtype(out[c]) or pd.api.types.is_string_dtype(out[c]):
+            out[c] = out[c].map(_defuse)
+    out.columns = [str(_defuse(str(c))) for c in out.columns]
+    return out
+
+
 def to_csv(frame: pd.DataFrame) -> Export:
-    """UTF-8 CSV with a BOM (so spreadsheets read accents), ISO timestamps."""
-    text = frame.to_csv(index=False, date_format="%Y-%m-%d %H:%M:%S")
+    """UTF-8 CSV with a BOM (so spreadsheets read accents), ISO timestamps, no live formulas."""
+    text = defuse_formulas(frame).to_csv(index=False, date_format="%Y-%m-%d %H:%M:%S")
     return Export(text.encode("utf-8-sig"), "text/csv; charset=utf-8", "csv")
 
 
@@ -46,7 +66,12 @@ def to_xlsx(frame: pd.DataFrame, sheet: str = "Data") -> Export:
     buf = io.BytesIO()
     df = _naive(frame)
     with pd.ExcelWriter(
-        buf, engine="xlsxwriter", datetime_format="yyyy-mm-dd hh:mm:ss", date_format="yyyy-mm-dd"
+        buf,
+        engine="xlsxwriter",
+        datetime_format="yyyy-mm-dd hh:mm:ss",
+        date_format="yyyy-mm-dd",
+        # Text stays text: xlsxwriter would otherwise turn "=..." into a formula and URLs into links.
+        engine_kwargs={"options": {"strings_to_formulas": False, "strings_to_urls": False}},
     ) as writer:
         df.to_excel(writer, sheet_name=sheet[:31], index=False, freeze_panes=(1, 0))
         ws = writer.sheets[sheet[:31]]

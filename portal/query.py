@@ -44,9 +44,20 @@ from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import TypeEngine
 
 from portal.catalog import Catalog, Column, Source
+from portal.db import RunningQueries
 from portal.errors import InvalidSpec, PermissionDenied, unknown
 from portal.scope import Scope
-from portal.specs import Filter, GroupBy, Metric, QuerySpec, parse_spec
+from portal.specs import (
+    MAX_FILTER_VALUES,
+    MAX_LIST_VALUES,
+    Filter,
+    GroupBy,
+    Metric,
+    QuerySpec,
+    check_params,
+    filter_value_count,
+    parse_spec,
+)
 from portal.timewindows import ANCHORS, PLACEHOLDER_RE, parse_time_expr
 
 _SQL_TYPES: dict[str, TypeEngine[Any]] = {
@@ -163,7 +174,7 @@ def resolve_value(value: Any, params: Mapping[str, Any], now: datetime, *, field
         return value
 
     def one(expr: str) -> Any:
-        t = parse_time_expr(expr, now)
+        t = parse_time_expr(expr, now, field=field)
         if t is not None:
             return t
         name = expr[7:] if expr.startswith("params.") else expr
@@ -304,14 +315,15 @@ def _group(source: Source, g: GroupBy, i: int) -> ColumnElement[Any]:
 
 def _filter(
     source: Source, f: Filter, i: int, params: Mapping[str, Any], now: datetime
-) -> ColumnElement[bool]:
+) -> tuple[ColumnElement[bool], int]:
+    """The condition of filter ``i`` and how many values it holds once placeholders are filled in."""
     field = f"filters[{i}]"
     c, e = _col(source, f.column, field=f"{field}.column")
     vfield = f"{field}.value"
     if f.op == "is_null":
-        return e.is_(None)
+        return e.is_(None), 0
     if f.op == "is_not_null":
-        return e.is_not(None)
+        return e.is_not(None), 0
     raw = f.value
     if (
         f.op == "between"
@@ -321,28 +333,33 @@ def _filter(
     ):
         raw = raw.split("..", 1)
     value = resolve_value(raw, params, now, field=vfield)
+    n = filter_value_count(value)
     if f.op in ("in", "not_in"):
         if not isinstance(value, list) or not value:
             raise InvalidSpec(f"{vfield}: op {f.op!r} needs a non-empty list", field=vfield)
+        if n > MAX_LIST_VALUES:
+            raise InvalidSpec(
+                f"{vfield}: op {f.op!r} takes at most {MAX_LIST_VALUES} values, got {n}", field=vfield
+            )
         vals = [_coerce(c, v, field=f"{vfield}[{k}]") for k, v in enumerate(value)]
         bp = bindparam(f"f{i}", vals, expanding=True, type_=_SQL_TYPES[c.type])
-        return e.in_(bp) if f.op == "in" else e.not_in(bp)
+        return (e.in_(bp) if f.op == "in" else e.not_in(bp)), n
     if f.op == "between":
         if not isinstance(value, list) or len(value) != 2:
             raise InvalidSpec(f"{vfield}: op 'between' needs [low, high]", field=vfield)
         lo = _coerce(c, value[0], field=f"{vfield}[0]")
         hi = _coerce(c, value[1], field=f"{vfield}[1]")
         t = _SQL_TYPES[c.type]
-        return e.between(bindparam(f"f{i}lo", lo, type_=t), bindparam(f"f{i}hi", hi, type_=t))
+        return e.between(bindparam(f"f{i}lo", lo, type_=t), bindparam(f"f{i}hi", hi, type_=t)), n
     if f.op == "like":
         if c.type != "string":
             raise InvalidSpec(
                 f"{field}.op: like needs a text column; {c.name!r} is {c.type}", field=f"{field}.op"
             )
-        return e.like(bindparam(f"f{i}", _coerce(c, value, field=vfield), type_=String()))
+        return e.like(bindparam(f"f{i}", _coerce(c, value, field=vfield), type_=String())), n
     v = bindparam(f"f{i}", _coerce(c, value, field=vfield), type_=_SQL_TYPES[c.type])
     ops = {"=": e == v, "!=": e != v, ">": e > v, ">=": e >= v, "<": e < v, "<=": e <= v}
-    return ops[f.op]
+    return ops[f.op], n
 
 
 def scope_filters(source: Source, scope: Scope) -> list[ColumnElement[bool]]:
@@ -383,14 +400,27 @@ def compile_query(
     ``params`` override the spec's own ``params``; ``now`` anchors relative
     windows (default: current UTC minute); ``max_rows`` caps ``limit``.
     """
+    if isinstance(spec, QuerySpec):
+        # Validate again: model_copy(update=...) (how dashboards add filters) skips validators.
+        spec = spec.model_dump(by_alias=True, warnings=False)
     qs = parse_spec(QuerySpec, spec)
+    if params:
+        check_params(params, "params")
     source = catalog.source(qs.source)
     merged = {**qs.params, **(params or {})}
     at = _now_minute(now)
-    where = [
-        *scope_filters(source, scope),
-        *(_filter(source, f, i, merged, at) for i, f in enumerate(qs.filters)),
-    ]
+    where = scope_filters(source, scope)
+    n_values = 0
+    for i, f in enumerate(qs.filters):
+        cond, n = _filter(source, f, i, merged, at)
+        where.append(cond)
+        n_values += n
+        if n_values > MAX_FILTER_VALUES:
+            raise InvalidSpec(
+                f"filters: at most {MAX_FILTER_VALUES} values across all filters once params are "
+                f"filled in (filters[0..{i}] already hold {n_values})",
+                field="filters",
+            )
     tbl = table(source.table)
     if qs.columns:
         selected: list[ColumnElement[Any]] = [
@@ -468,16 +498,32 @@ def statement_key(stmt: Select[Any], engine: Engine) -> str:
     return f"{compiled}|{sorted(params.items())}"
 
 
-def fetch_frame(engine: Engine, stmt: Any) -> pd.DataFrame:
-    """Execute and return a DataFrame, with a columnar fast path on DuckDB."""
-    with engine.connect() as conn:
-        if engine.dialect.name == "duckdb":
-            compiled = stmt.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
+def fetch_frame(
+    engine: Engine,
+    stmt: Any,
+    *,
+    timeout: float | None = None,
+    running: RunningQueries | None = None,
+) -> pd.DataFrame:
+    """Execute and return a DataFrame, with a columnar fast path on DuckDB.
+
+    The statement runs under ``timeout`` seconds (``None``: no limit) and is
+    registered in ``running`` while it runs (see :class:`portal.db.RunningQueries`).
+    """
+    watch = (running if running is not None else RunningQueries()).watch
+    if engine.dialect.name == "duckdb":
+        # Compiled before the clock starts: an interrupt only stops a query the driver is running.
+        compiled = stmt.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
+        values = compiled.params  # a property that rebuilds every value on each access: read it once
+        positional = [values[k] for k in (compiled.positiontup or [])]
+        sql = str(compiled)
+        with engine.connect() as conn, watch(conn, timeout):
             raw = conn.connection.driver_connection
-            positional = [compiled.params[k] for k in (compiled.positiontup or [])]
-            return raw.execute(str(compiled), positional).df()  # type: ignore[union-attr]
+            return raw.execute(sql, positional).df()  # type: ignore[union-attr]
+    with engine.connect() as conn, watch(conn, timeout):
         result = conn.execute(stmt)
-        return _numeric_decimals(pd.DataFrame(result.fetchall(), columns=list(result.keys())))
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    return _numeric_decimals(frame)
 
 
 def _numeric_decimals(frame: pd.DataFrame) -> pd.DataFrame:
@@ -505,8 +551,15 @@ def run_query(
     params: Mapping[str, Any] | None = None,
     now: datetime | None = None,
     max_rows: int | None = None,
+    timeout: float | None = None,
+    running: RunningQueries | None = None,
 ) -> QueryResult:
-    """Compile and run a spec; served from ``cache`` (a :class:`portal.cache.QueryCache`) when possible."""
+    """Compile and run a spec; served from ``cache`` (a :class:`portal.cache.QueryCache`) when possible.
+
+    The warehouse query runs under ``timeout`` seconds (``None``: no limit), raising
+    :class:`portal.errors.QueryTimeout` past it; ``running`` lets another thread
+    interrupt it (:meth:`portal.db.RunningQueries.interrupt_all`).
+    """
     t0 = time.perf_counter()
     cq = compile_query(spec, catalog, scope, params=params, now=now, max_rows=max_rows)
     key = None
@@ -515,7 +568,7 @@ def run_query(
         hit = cache.get(key)
         if hit is not None:
             return QueryResult(hit, True, (time.perf_counter() - t0) * 1000, key)
-    frame = fetch_frame(engine, cq.statement)
+    frame = fetch_frame(engine, cq.statement, timeout=timeout, running=running)
     if cache is not None and key is not None:
         cache.set(key, frame)
     return QueryResult(frame, False, (time.perf_counter() - t0) * 1000, key)
@@ -529,17 +582,23 @@ def estimate_query(
     engine: Engine,
     params: Mapping[str, Any] | None = None,
     now: datetime | None = None,
+    timeout: float | None = None,
+    running: RunningQueries | None = None,
 ) -> QueryEstimate:
-    """Estimate rows scanned/returned: planner estimates on PostgreSQL, an exact filtered count elsewhere."""
+    """Estimate rows scanned/returned: planner estimates on PostgreSQL, an exact filtered count elsewhere.
+
+    Runs under ``timeout`` and in ``running`` like :func:`run_query`.
+    """
     cq = compile_query(spec, catalog, scope, params=params, now=now)
     where = cq.statement.whereclause
     count_stmt = select(func.count()).select_from(table(cq.source.table))
     if where is not None:
         count_stmt = count_stmt.where(where)
     n_metrics = max(1, len(cq.spec.metrics) + len(cq.spec.columns))
+    watch = (running if running is not None else RunningQueries()).watch
     if engine.dialect.name == "postgresql":
         compiled = count_stmt.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
-        with engine.connect() as conn:
+        with engine.connect() as conn, watch(conn, timeout):
             plan = conn.exec_driver_sql(
                 "EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params
             ).scalar_one()
@@ -550,7 +609,7 @@ def estimate_query(
         scanned = int(leaf.get("Plan Rows", 0))
         method = "postgresql-explain"
     else:
-        with engine.connect() as conn:
+        with engine.connect() as conn, watch(conn, timeout):
             scanned = int(conn.execute(count_stmt).scalar_one())
         method = "count"
     limit = cq.spec.limit

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 import time
 
 from redis import Redis
@@ -24,3 +26,64 @@ def hit(redis: Redis, key: str, *, limit: int, window_seconds: int) -> int:
         retry = window_seconds - int(time.time() % window_seconds)
         raise QuotaExceeded(f"too many requests; try again in {retry} s")
     return count
+
+
+# --------------------------------------------------------------------------- sign-in guard
+#: Attempts per address per minute, counted across the API (POST /api/tokens) and the web form.
+LOGIN_ATTEMPTS_PER_IP_MINUTE = 10
+#: Failed attempts on one account before it must wait; each further failure doubles the wait.
+LOGIN_FREE_FAILURES = 5
+LOGIN_MAX_BACKOFF_SECONDS = 900
+
+
+def _account_key(email: str) -> str:
+    # Hashed: Redis keys do not list who tried to sign in.
+    return "cbi:lf:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+
+
+def login_backoff_seconds(failures: int) -> int:
+    """How long an account waits after ``failures`` consecutive failed sign-ins (0 = no wait).
+
+    Bounded, so an attacker can slow the real owner down but never lock them out for good.
+    """
+    if failures < LOGIN_FREE_FAILURES:
+        return 0
+    return int(min(2 ** (failures - LOGIN_FREE_FAILURES + 1), LOGIN_MAX_BACKOFF_SECONDS))
+
+
+def check_login(
+    redis: Redis,
+    ip: str,
+    email: str,
+    *,
+    per_minute: int = LOGIN_ATTEMPTS_PER_IP_MINUTE,
+    now: float | None = None,
+) -> None:
+    """Raise :class:`QuotaExceeded` when this address or this account must wait before trying again.
+
+    Unknown e-mails are counted exactly like real ones, so the answer reveals nothing.
+    """
+    hit(redis, f"login:{ip}", limit=per_minute, window_seconds=60)
+    raw = redis.hgetall(_account_key(email))
+    if not raw:
+        return
+    failures = int(raw.get(b"n", 0))
+    last = float(raw.get(b"t", 0))
+    wait = last + login_backoff_seconds(failures) - (time.time() if now is None else now)
+    if wait > 0:
+        raise QuotaExceeded(f"too many failed sign-ins for this account; try again in {math.ceil(wait)} s")
+
+
+def login_failed(redis: Redis, email: str) -> None:
+    """Count a failed sign-in of ``email`` (forgotten after a day without failures)."""
+    key = _account_key(email)
+    pipe = redis.pipeline()
+    pipe.hincrby(key, "n", 1)
+    pipe.hset(key, "t", str(time.time()))
+    pipe.expire(key, 86_400)
+    pipe.execute()
+
+
+def login_succeeded(redis: Redis, email: str) -> None:
+    """A successful sign-in clears the account's failures."""
+    redis.delete(_account_key(email))

@@ -23,7 +23,8 @@ from portal.metrics import REPORT_EXECUTIONS
 from portal.models import Report, ReportExecution, User
 from portal.permissions import authorize, can, visible_clause
 from portal.query import compile_query
-from portal.specs import QuerySpec, parse_spec
+from portal.scope import Scope
+from portal.specs import ChartSpec, ObjectScope, QuerySpec, parse_spec
 from portal.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,8 @@ class ReportIn(BaseModel):
     visibility: Literal["private", "group", "customer", "public"] = "private"
     heavy: bool = False
     published: bool = False
-    viz: list[dict[str, Any]] = Field(default_factory=list, max_length=20)
-    scope: dict[str, Any] = Field(default_factory=dict)
+    viz: list[ChartSpec] = Field(default_factory=list, max_length=20)
+    scope: ObjectScope = Field(default_factory=ObjectScope)
 
 
 def report_to_dict(r: Report) -> dict[str, Any]:
@@ -63,8 +64,14 @@ def report_to_dict(r: Report) -> dict[str, Any]:
     }
 
 
-def execution_to_dict(e: ReportExecution) -> dict[str, Any]:
-    """JSON view of an execution."""
+def execution_to_dict(e: ReportExecution, viewer: User | None = None) -> dict[str, Any]:
+    """JSON view of an execution.
+
+    Row count, parameters and errors describe the runner's view of the data: other
+    viewers (``viewer`` given and not the runner) see only when and how it ran.
+    """
+    own = viewer is None or viewer.id == e.executed_by
+    meta = {k: v for k, v in (e.meta_json or {}).items() if k != "scope"}
     return {
         "id": e.id,
         "report_id": e.report_id,
@@ -72,15 +79,23 @@ def execution_to_dict(e: ReportExecution) -> dict[str, Any]:
         "executed_at": e.executed_at.isoformat() if e.executed_at else None,
         "status": e.status,
         "runtime_ms": e.runtime_ms,
-        "row_count": e.row_count,
-        "result_ref": e.result_ref,
-        "meta": e.meta_json,
+        "row_count": e.row_count if own else None,
+        "has_result": e.status == "done" and bool(e.result_ref),
+        "meta": meta if own else {},
     }
 
 
 def _validate(session: Session, user: User, data: ReportIn, warehouse: Warehouse) -> None:
     # Compiling against the catalog reports unknown columns and bad params now, not at run time.
     compile_query(data.query, warehouse.catalog, user_scope(session, user), params=data.params)
+    names = set(data.query.output_names)
+    for i, v in enumerate(data.viz):
+        for col in v.columns:
+            if col not in names:
+                raise InvalidSpec(
+                    f"viz.{i}: the query has no result column {col!r} (it has {', '.join(sorted(names))})",
+                    field=f"viz.{i}",
+                )
 
 
 def create_report(
@@ -99,8 +114,8 @@ def create_report(
         visibility=d.visibility,
         heavy=d.heavy,
         published=d.published,
-        viz_json=d.viz,
-        scope_json=d.scope,
+        viz_json=[v.model_dump(mode="json", exclude_defaults=True) for v in d.viz],
+        scope_json=d.scope.stored(),
     )
     session.add(r)
     session.flush()
@@ -128,7 +143,8 @@ def update_report(
     r.name, r.description = d.name.strip(), d.description
     r.query_json = d.query.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     r.params_json, r.visibility, r.heavy = d.params, d.visibility, d.heavy
-    r.published, r.viz_json, r.scope_json = d.published, d.viz, d.scope
+    r.published, r.scope_json = d.published, d.scope.stored()
+    r.viz_json = [v.model_dump(mode="json", exclude_defaults=True) for v in d.viz]
     session.flush()
     audit.record(session, user, "edit", r, details={"before": before["query"], "name": r.name})
     return r
@@ -182,7 +198,13 @@ def execute_report(
     scope = user_scope(session, user)
     spec = parse_spec(QuerySpec, r.query_json)
     compile_query(spec, warehouse.catalog, scope, params=merged)  # bad params → InvalidSpec before recording
-    ex = ReportExecution(report_id=r.id, executed_by=user.id, status="running", meta_json={"params": merged})
+    # The scope is kept with the result: a stored result is handed out only to the same view.
+    ex = ReportExecution(
+        report_id=r.id,
+        executed_by=user.id,
+        status="running",
+        meta_json={"params": merged, "scope": scope.key},
+    )
     session.add(ex)
     session.flush()
     t0 = time.perf_counter()
@@ -227,18 +249,46 @@ def list_executions(
 
 
 def load_execution_result(
-    session: Session, user: User, execution_id: int, results_dir: Path, action: str = "view"
+    session: Session,
+    user: User,
+    execution_id: int,
+    results_dir: Path,
+    action: str = "view",
+    *,
+    warehouse: Warehouse | None = None,
 ) -> tuple[ReportExecution, Report, pd.DataFrame]:
-    """The stored result of an execution the user may see."""
+    """The result of an execution the user may see, as the user may see it.
+
+    A stored result is the runner's view of the data. It is returned as stored only
+    to the runner, and only while their scope is the one it ran with; anyone else
+    gets the report re-run with the same parameters under their own scope (when a
+    ``warehouse`` is given), or NotFound.
+    """
+    missing = NotFound(f"execution {execution_id} not found", field="execution_id")
     ex = session.get(ReportExecution, execution_id)
     if ex is None:
-        raise NotFound(f"execution {execution_id} not found")
-    r = get_report(session, user, ex.report_id, action)
+        raise missing
+    try:
+        r = get_report(session, user, ex.report_id, action)
+    except NotFound:
+        # Same answer as a missing execution: never reveal the report behind it.
+        raise missing from None
     if ex.status != "done" or not ex.result_ref:
         raise InvalidSpec(
             f"execution {execution_id} has no result (status {ex.status})", field="execution_id"
         )
+    scope = user_scope(session, user)
+    if ex.executed_by != user.id or (ex.meta_json or {}).get("scope") != scope.key:
+        if warehouse is None:
+            raise missing
+        return ex, r, _rerun(r, ex, scope, warehouse)
     path = (results_dir / ex.result_ref).resolve()
     if not path.is_relative_to(results_dir.resolve()) or not path.exists():
-        raise NotFound(f"result of execution {execution_id} is no longer stored")
+        raise NotFound(f"result of execution {execution_id} is no longer stored", field="execution_id")
     return ex, r, pd.read_parquet(path)
+
+
+def _rerun(r: Report, ex: ReportExecution, scope: Scope, warehouse: Warehouse) -> pd.DataFrame:
+    params = (ex.meta_json or {}).get("params") or r.params_json
+    spec = parse_spec(QuerySpec, r.query_json)
+    return warehouse.run(spec, scope, params=params).frame

@@ -7,10 +7,19 @@ in a field name is reported instead of silently ignored.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from portal.errors import InvalidSpec
 
@@ -18,6 +27,113 @@ from portal.errors import InvalidSpec
 #: so they are safe as labels on every warehouse dialect.
 ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 MAX_LIMIT = 100_000
+
+# Size limits of a QuerySpec (and of the run-time params given with it). They keep
+# a single request from building a statement the warehouse needs minutes to plan;
+# the statement timeout (Settings.query_timeout_seconds) stops the rest.
+MAX_FILTERS = 50  #: filters per query
+MAX_METRICS = 50  #: metrics per query
+MAX_GROUP_BY = 10  #: group-by dimensions per query
+MAX_COLUMNS = 50  #: raw columns per query
+MAX_SORT = 10  #: sort entries per query
+MAX_LIST_VALUES = 1000  #: values in one ``in`` / ``not_in`` list (and in any list value)
+MAX_FILTER_VALUES = 5000  #: values across all filters of one query
+MAX_TEXT_CHARS = 1000  #: characters in any text of a query: values, params, names
+MAX_PARAMS = 100  #: entries in ``params`` (the spec's and the run-time ones, each)
+MAX_PARAM_LIST = 1000  #: items in one list param
+
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+# --------------------------------------------------------------------------- text checks
+def _texts(value: Any) -> Iterator[tuple[str, str, bool]]:
+    """``(path, text, is_key)`` for every string in ``value``, in order, walking lists, tuples and dicts."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, v = stack.pop()
+        if isinstance(v, str):
+            yield path, v, False
+        elif isinstance(v, list | tuple):
+            stack.extend((_join(path, i), x) for i, x in reversed(list(enumerate(v))))
+        elif isinstance(v, Mapping):
+            yield from ((path, k, True) for k in v if isinstance(k, str))
+            stack.extend((_join(path, k), x) for k, x in reversed(list(v.items())))
+
+
+def _join(path: str, part: object) -> str:
+    return f"{path}.{part}" if path else str(part)
+
+
+def _text_problem(value: Any, max_chars: int | None = None) -> tuple[str, str] | None:
+    """``(path, reason)`` of the first string in ``value`` not valid UTF-8 or over ``max_chars`` long."""
+    for path, text, is_key in _texts(value):
+        m = _SURROGATE_RE.search(text)
+        if m:
+            what = f"the key {_SURROGATE_RE.sub('?', text)[:60]!r} is" if is_key else "text is"
+            where = f"surrogate U+{ord(m.group()):04X} at character {m.start()}"
+            return path, f"{what} not valid UTF-8 ({where})"
+        if max_chars is not None and len(text) > max_chars:
+            what = "a key" if is_key else "text"
+            return path, f"{what} takes at most {max_chars} characters, got {len(text)}"
+    return None
+
+
+def bad_text(value: Any) -> tuple[str, str] | None:
+    """``(path, reason)`` of the first string in ``value`` that is not valid UTF-8 text, else ``None``.
+
+    Walks lists, tuples and dicts (keys and values); ``path`` is dotted from
+    ``value`` (``"a.1.c"``, ``""`` for ``value`` itself). Python strings can
+    hold lone surrogates (``json.loads('"\\ud800"')`` makes one) that no
+    database driver can encode.
+    """
+    return _text_problem(value)
+
+
+def check_text(value: Any, field: str) -> None:
+    """Raise :class:`InvalidSpec` naming ``field`` (and the item inside it) if any string
+    in ``value`` (walking lists, tuples and dicts) is not valid UTF-8 text.
+
+    For every JSON input that reaches a database driver, e.g. ``check_text(body, "body")``.
+    """
+    _raise_at(field, _text_problem(value))
+
+
+def _params_problem(params: Mapping[str, Any]) -> tuple[str, str] | None:
+    if len(params) > MAX_PARAMS:
+        return "", f"at most {MAX_PARAMS} params, got {len(params)}"
+    for k, v in params.items():
+        if isinstance(v, list | tuple) and len(v) > MAX_PARAM_LIST:
+            return str(k), f"a list param takes at most {MAX_PARAM_LIST} items, got {len(v)}"
+    return _text_problem(params, MAX_TEXT_CHARS)
+
+
+def check_params(params: Mapping[str, Any], field: str = "params") -> None:
+    """Raise :class:`InvalidSpec` naming ``field`` if run-time ``params`` break the limits of a
+    spec's own params: at most MAX_PARAMS entries, MAX_PARAM_LIST items per list,
+    MAX_TEXT_CHARS characters per text, valid UTF-8 everywhere."""
+    _raise_at(field, _params_problem(params))
+
+
+def _raise_at(field: str, problem: tuple[str, str] | None) -> None:
+    if problem is not None:
+        where = _join(field, problem[0]) if problem[0] else field
+        raise InvalidSpec(f"{where}: {problem[1]}", field=where)
+
+
+def _value_error(problem: tuple[str, str] | None) -> None:
+    # Inside validators: pydantic turns the ValueError into an error at the field's loc.
+    if problem is not None:
+        raise ValueError(f"at {problem[0]}: {problem[1]}" if problem[0] else problem[1])
+
+
+def _name_ok(value: str) -> str:
+    _value_error(_text_problem(value, MAX_TEXT_CHARS))
+    return value
+
+
+#: A column or source name: valid UTF-8 text of at most MAX_TEXT_CHARS characters
+#: (the catalog decides whether it exists).
+Name = Annotated[str, AfterValidator(_name_ok)]
 
 Agg = Literal["count", "count_distinct", "sum", "avg", "min", "max", "percentile", "median"]
 Bucket = Literal[
@@ -41,7 +157,7 @@ class Metric(_Spec):
     """One aggregate: ``{"agg": "sum", "column": "amount", "as": "total"}``."""
 
     agg: Agg
-    column: str | None = Field(default=None, description="Column to aggregate; omit for count(*)")
+    column: Name | None = Field(default=None, description="Column to aggregate; omit for count(*)")
     alias: str | None = Field(default=None, alias="as")
     p: float | None = Field(default=None, gt=0, lt=1, description="Percentile in (0, 1) for agg=percentile")
 
@@ -70,7 +186,7 @@ class Metric(_Spec):
 class GroupBy(_Spec):
     """A dimension, optionally bucketed in time: ``{"column": "opened_at", "bucket": "day"}``."""
 
-    column: str
+    column: Name
     bucket: Bucket | None = None
     alias: str | None = Field(default=None, alias="as")
 
@@ -87,9 +203,17 @@ class GroupBy(_Spec):
 class Filter(_Spec):
     """A row filter. Values may hold placeholders: ``{{now-7d}}``, ``{{params.customer}}``."""
 
-    column: str
+    column: Name
     op: Op = "="
     value: Any = None
+
+    @field_validator("value")
+    @classmethod
+    def _value_size(cls, v: Any) -> Any:
+        if isinstance(v, list | tuple) and len(v) > MAX_LIST_VALUES:
+            raise ValueError(f"a list takes at most {MAX_LIST_VALUES} values, got {len(v)}")
+        _value_error(_text_problem(v, MAX_TEXT_CHARS))
+        return v
 
     @model_validator(mode="after")
     def _shape(self) -> Filter:
@@ -98,8 +222,6 @@ class Filter(_Spec):
             placeholder = isinstance(v, str) and v.startswith("{{")
             if not placeholder and (not isinstance(v, list | tuple) or not v):
                 raise ValueError(f"op {self.op!r} needs a non-empty list value")
-            if isinstance(v, list | tuple) and len(v) > 1000:
-                raise ValueError(f"op {self.op!r} takes at most 1000 values")
         elif self.op == "between":
             ok = isinstance(v, list | tuple) and len(v) == 2
             ok = ok or (isinstance(v, str) and ".." in v)
@@ -118,7 +240,7 @@ class Filter(_Spec):
 class Sort(_Spec):
     """Order by a result column (a group-by or metric name)."""
 
-    by: str
+    by: Name
     desc: bool = False
 
 
@@ -126,13 +248,15 @@ class QuerySpec(_Spec):
     """The ``query_json`` of a report or widget. Compiled by :func:`portal.query.compile_query`."""
 
     version: Literal[1] = 1
-    source: str
-    metrics: list[Metric] = Field(default_factory=list)
-    group_by: list[GroupBy] = Field(default_factory=list)
-    columns: list[str] = Field(default_factory=list, description="Raw columns when there are no metrics")
-    filters: list[Filter] = Field(default_factory=list)
+    source: Name
+    metrics: list[Metric] = Field(default_factory=list, max_length=MAX_METRICS)
+    group_by: list[GroupBy] = Field(default_factory=list, max_length=MAX_GROUP_BY)
+    columns: list[Name] = Field(
+        default_factory=list, max_length=MAX_COLUMNS, description="Raw columns when there are no metrics"
+    )
+    filters: list[Filter] = Field(default_factory=list, max_length=MAX_FILTERS)
     params: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)
-    sort: list[Sort] = Field(default_factory=list)
+    sort: list[Sort] = Field(default_factory=list, max_length=MAX_SORT)
     limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = 1000
     offset: Annotated[int, Field(ge=0, le=10_000_000)] = 0
 
@@ -149,7 +273,18 @@ class QuerySpec(_Spec):
     def _param_names(cls, v: dict[str, Any]) -> dict[str, Any]:
         for k in v:
             if not ALIAS_RE.match(k):
-                raise ValueError(f"param name {k!r} must hold only letters, digits and _")
+                raise ValueError(
+                    f"param name {_SURROGATE_RE.sub('?', k)!r} must hold only letters, digits and _"
+                )
+        _value_error(_params_problem(v))
+        return v
+
+    @field_validator("filters")
+    @classmethod
+    def _filter_values(cls, v: list[Filter]) -> list[Filter]:
+        n = sum(filter_value_count(f.value) for f in v)
+        if n > MAX_FILTER_VALUES:
+            raise ValueError(f"at most {MAX_FILTER_VALUES} values across all filters, got {n}")
         return v
 
     @model_validator(mode="after")
@@ -168,6 +303,13 @@ class QuerySpec(_Spec):
     def output_names(self) -> list[str]:
         """Result column names, in order."""
         return [*(g.name for g in self.group_by), *(m.name for m in self.metrics), *self.columns]
+
+
+def filter_value_count(value: Any) -> int:
+    """How many values a filter value holds (a list counts its items), for :data:`MAX_FILTER_VALUES`."""
+    if value is None:
+        return 0
+    return len(value) if isinstance(value, list | tuple) else 1
 
 
 T = TypeVar("T", bound=BaseModel)
@@ -338,13 +480,27 @@ class Position(_Spec):
         return self
 
 
+class ObjectScope(_Spec):
+    """Who a ``customer``-visible report or dashboard is for: ``{"customer_id": 7}``."""
+
+    customer_id: int | None = Field(default=None, ge=1, le=2**62)
+
+    def stored(self) -> dict[str, Any]:
+        """The ``scope_json`` column value."""
+        return self.model_dump(exclude_none=True)
+
+
+#: One value of a global filter (a customer, location or team name).
+FilterText = Annotated[str, Field(max_length=200)]
+
+
 class DashboardFilters(_Spec):
     """Global filters applied to every widget whose source has the matching column."""
 
-    time_range: str | None = Field(default=None, description="e.g. '{{now-30d}}..{{now}}'")
-    customer: list[str] = Field(default_factory=list, max_length=200)
-    location: list[str] = Field(default_factory=list, max_length=200)
-    team: list[str] = Field(default_factory=list, max_length=200)
+    time_range: str | None = Field(default=None, max_length=200, description="e.g. '{{now-30d}}..{{now}}'")
+    customer: list[FilterText] = Field(default_factory=list, max_length=200)
+    location: list[FilterText] = Field(default_factory=list, max_length=200)
+    team: list[FilterText] = Field(default_factory=list, max_length=200)
 
 
 #: Which column each global filter uses.

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
 
+from portal.errors import InvalidSpec
+
 ANCHORS = (
     "now",
     "today",
@@ -46,13 +48,26 @@ def anchor_time(anchor: str, now: datetime) -> datetime:
     raise ValueError(f"unknown time anchor {anchor!r}")
 
 
-def parse_time_expr(expr: str, now: datetime) -> datetime | None:
-    """Resolve ``now-7d``-style text (without braces); ``None`` if it is not a time expression."""
+def parse_time_expr(expr: str, now: datetime, *, field: str | None = None) -> datetime | None:
+    """Resolve ``now-7d``-style text (without braces); ``None`` if it is not a time expression.
+
+    Offsets have at most 6 digits and the result must fall within years 1..9999
+    (what ``datetime`` and the warehouses can hold); otherwise :class:`InvalidSpec`
+    naming ``field`` (``{{now-999999y}}`` is a user error, not a crash).
+    """
     m = _TIME_RE.match(expr.strip())
     if not m:
         return None
     t = anchor_time(m["anchor"], now)
     if m["n"]:
         delta = relativedelta(**{UNITS[m["unit"]]: int(m["n"])})
-        t = t + delta if m["sign"] == "+" else t - delta
+        try:
+            t = t + delta if m["sign"] == "+" else t - delta
+        except (OverflowError, ValueError):
+            where = f"{field}: " if field else ""
+            raise InvalidSpec(
+                f"{where}time offset out of range in {{{{{expr.strip()}}}}}: the result must fall within "
+                f"years {datetime.min.year}..{datetime.max.year}",
+                field=field,
+            ) from None
     return t

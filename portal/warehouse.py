@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from portal.cache import QueryCache
 from portal.catalog import Catalog
+from portal.db import RunningQueries
 from portal.metrics import QUERY_SECONDS
 from portal.query import QueryEstimate, QueryResult, estimate_query, run_query
 from portal.scope import Scope
@@ -25,6 +26,10 @@ class Warehouse:
     engine: Engine
     cache: QueryCache | None = None
     max_rows: int = 100_000
+    #: Statement timeout of every query (``Settings.query_timeout_seconds``); 0 for none.
+    timeout_seconds: float = 60
+    #: The queries running now, for :meth:`interrupt_all`.
+    running: RunningQueries = field(default_factory=RunningQueries, repr=False, compare=False)
 
     def run(
         self,
@@ -34,8 +39,13 @@ class Warehouse:
         params: Mapping[str, Any] | None = None,
         now: datetime | None = None,
         use_cache: bool = True,
+        timeout: float | None = None,
     ) -> QueryResult:
-        """Run a spec (from the cache when possible)."""
+        """Run a spec (from the cache when possible).
+
+        The query is stopped after ``timeout`` seconds (default :attr:`timeout_seconds`;
+        heavy off-peak work may pass more) with :class:`portal.errors.QueryTimeout`.
+        """
         res = run_query(
             spec,
             catalog=self.catalog,
@@ -45,6 +55,8 @@ class Warehouse:
             params=params,
             now=now,
             max_rows=self.max_rows,
+            timeout=self.timeout_seconds if timeout is None else timeout,
+            running=self.running,
         )
         if not res.cached:
             source = spec.source if isinstance(spec, QuerySpec) else str(spec.get("source"))
@@ -54,10 +66,31 @@ class Warehouse:
         return res
 
     def estimate(
-        self, spec: QuerySpec | Mapping[str, Any], scope: Scope, *, params: Mapping[str, Any] | None = None
+        self,
+        spec: QuerySpec | Mapping[str, Any],
+        scope: Scope,
+        *,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> QueryEstimate:
-        """Estimated size and cost of a spec."""
-        return estimate_query(spec, catalog=self.catalog, scope=scope, engine=self.engine, params=params)
+        """Estimated size and cost of a spec (under the same statement timeout as :meth:`run`)."""
+        return estimate_query(
+            spec,
+            catalog=self.catalog,
+            scope=scope,
+            engine=self.engine,
+            params=params,
+            timeout=self.timeout_seconds if timeout is None else timeout,
+            running=self.running,
+        )
+
+    def interrupt_all(self) -> int:
+        """Stop every query running now; for a graceful shutdown (call it on SIGTERM).
+
+        Each stopped query raises :class:`portal.errors.QueryInterrupted` (503) in
+        its own thread. Returns how many queries were stopped.
+        """
+        return self.running.interrupt_all()
 
     def invalidate(self, source: str | None = None) -> None:
         """Drop cached results after the data of ``source`` (or all data) changed."""

@@ -5,26 +5,33 @@ The REST API authenticates with bearer tokens instead (see :mod:`portal.api`).
 
 from __future__ import annotations
 
+import hmac
 import html
 import logging
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote
 
 from bokeh.server.auth_provider import AuthProvider
-from tornado.web import RequestHandler
+from tornado.web import HTTPError, RequestHandler
 
-from portal import auth
+from portal import auth, ratelimit
 from portal.context import AppContext
+from portal.crypto import sign
 from portal.db import transaction
 from portal.errors import AuthenticationFailed, QuotaExceeded
-from portal.models import User
-from portal.ratelimit import hit
 
 log = logging.getLogger(__name__)
 
-COOKIE = "user"  # Panel decodes this signed cookie into pn.state.user
-SESSION_DAYS = 1
-LOGIN_LIMIT_PER_MINUTE = 10
+#: The session cookie. Not called "user": Panel copies a cookie of that name into the
+#: session token every page embeds, where page scripts could read it.
+COOKIE = "cbi_session"
+#: Attributes the auth provider sets on the HTTP request that opens a Bokeh session;
+#: pages read them through ``session_context.request`` (the cookie never enters the page).
+REQUEST_USER = "cbi_user_id"
+REQUEST_SESSION = "cbi_session_id"
+REQUEST_LOGOUT_TOKEN = "cbi_logout_token"  # noqa: S105 - an attribute name
 
 _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign in · Conductor BI</title>
@@ -40,20 +47,38 @@ font-size:1rem;cursor:pointer}} .err{{background:#fee2e2;color:#991b1b;padding:.
 font-size:.9rem;margin-bottom:.6rem}}
 </style></head><body><form method="post" action="/login" autocomplete="on">
 <h1>Conductor BI</h1><p class="sub">Sign in to your dashboards</p>{error}
-<input type="hidden" name="next" value="{next}">
+<input type="hidden" name="next" value="{next}"><input type="hidden" name="_xsrf" value="{xsrf}">
 <label for="email">E-mail</label><input id="email" name="email" type="email" required value="{email}" autofocus>
 <label for="password">Password</label><input id="password" name="password" type="password" required>
 <button type="submit">Sign in</button></form></body></html>"""
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
 def safe_next(target: str | None) -> str:
-    """Only same-site relative paths are followed after login (no open redirects)."""
+    """Only same-site paths are followed after sign-in (no open redirects).
+
+    Accepted: ``/`` alone, or ``/`` followed by a character that is neither ``/`` nor
+    ``\\``, judged after percent-decoding (twice: proxies decode once more) and with no
+    control characters or backslashes anywhere (browsers drop tabs and turn ``\\`` into ``/``).
+    """
     if not target:
         return "/"
-    parsed = urlparse(target)
-    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
-        return "/"
+    decoded = target
+    for _ in range(3):
+        decoded = unquote(decoded)
+    for candidate in (target, decoded):
+        if _CONTROL.search(candidate) or not candidate.startswith("/"):
+            return "/"
+        if len(candidate) > 1 and candidate[1] in "/\\":
+            return "/"
     return target
+
+
+def logout_token(secret_key: str, session_token: str) -> str:
+    """The CSRF token of the sign-out form: bound to one browser session, useless for any other."""
+    return sign(secret_key, f"logout:{session_token}")
 
 
 class _Base(RequestHandler):
@@ -67,23 +92,51 @@ class _Base(RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "same-origin")
         self.set_header("Cache-Control", "no-store")
+        self.set_header(
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        )
+
+    def secure_request(self) -> bool:
+        """Whether cookies get the Secure flag (setting, or https seen directly or via a trusted proxy)."""
+        return self.ctx.settings.secure_cookies or self.request.protocol == "https"
+
+    def session_cookie(self) -> str | None:
+        raw = self.get_secure_cookie(COOKIE, max_age_days=max(1, self.ctx.settings.session_hours // 24 + 1))
+        return raw.decode() if raw else None
+
+    def _xsrf_ok(self) -> bool:
+        try:
+            self.check_xsrf_cookie()
+        except HTTPError:
+            return False
+        return True
+
+    def _page(self, title: str, content: str, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(_PAGE_SHELL.format(title=html.escape(title), content=content))
+
+
+_PAGE_SHELL = _PAGE[: _PAGE.index("<form")].replace("Sign in · Conductor BI", "{title} · Conductor BI") + (
+    "{content}</body></html>"
+)
 
 
 class LoginHandler(_Base):
-    """GET shows the form; POST checks the password (rate-limited per address) and sets the cookie."""
+    """GET shows the form; POST checks CSRF, the guard and the password, then starts a session."""
 
     def _render(self, *, error: str = "", email: str = "", status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.set_header(
-            "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
-        )
         err = f'<div class="err" role="alert">{html.escape(error)}</div>' if error else ""
+        nxt = self.get_body_argument("next", None) if self.request.method == "POST" else None
         self.finish(
             _PAGE.format(
                 error=err,
                 email=html.escape(email),
-                next=html.escape(safe_next(self.get_argument("next", "/"))),
+                next=html.escape(safe_next(nxt or self.get_argument("next", "/"))),
+                xsrf=html.escape(self.xsrf_token.decode()),
             )
         )
 
@@ -91,36 +144,84 @@ class LoginHandler(_Base):
         self._render()
 
     def post(self) -> None:
-        email = self.get_body_argument("email", "").strip()
-        password = self.get_body_argument("password", "")
+        email = self.get_body_argument("email", "").strip()[:254]
+        password = self.get_body_argument("password", "")[:1024]
+        if not self._xsrf_ok():
+            # Login CSRF: a form posted from another site must not sign the victim in.
+            self._render(error="The sign-in form expired; please try again.", email=email, status=403)
+            return
+        redis = self.ctx.redis
         try:
-            hit(
-                self.ctx.redis,
-                f"weblogin:{self.request.remote_ip}",
-                limit=LOGIN_LIMIT_PER_MINUTE,
-                window_seconds=60,
+            ratelimit.check_login(
+                redis, str(self.request.remote_ip), email, per_minute=self.ctx.settings.login_per_minute
             )
             with transaction(self.ctx.sessions) as session:
-                user = auth.authenticate(session, email, password)
-                uid = user.id
+                try:
+                    user = auth.authenticate(session, email, password)
+                except AuthenticationFailed:
+                    ratelimit.login_failed(redis, email)
+                    raise
+                ratelimit.login_succeeded(redis, email)
+                _, plain = auth.start_web_session(
+                    session,
+                    user,
+                    hours=self.ctx.settings.session_hours,
+                    ip=str(self.request.remote_ip or ""),
+                    user_agent=self.request.headers.get("User-Agent", ""),
+                )
         except QuotaExceeded as exc:
             self._render(error=exc.message, email=email, status=429)
             return
         except AuthenticationFailed as exc:
             self._render(error=exc.message, email=email, status=401)
             return
-        self.set_secure_cookie(COOKIE, str(uid), expires_days=SESSION_DAYS, httponly=True, samesite="Lax")
+        self.set_secure_cookie(
+            COOKIE,
+            plain,
+            expires=datetime.now(UTC) + timedelta(hours=self.ctx.settings.session_hours),
+            httponly=True,
+            samesite="Lax",
+            secure=self.secure_request(),
+        )
         self.redirect(safe_next(self.get_body_argument("next", "/")))
 
 
 class LogoutHandler(_Base):
+    """GET asks for confirmation; POST (with the session's sign-out token) ends the session."""
+
     def get(self) -> None:
+        plain = self.session_cookie()
+        if not plain:
+            self.redirect("/login")
+            return
+        token = logout_token(self.ctx.settings.secret_key, plain)
+        self._page(
+            "Sign out",
+            '<form method="post" action="/logout"><h1>Conductor BI</h1><p class="sub">Sign out of this browser?</p>'
+            f'<input type="hidden" name="csrf" value="{html.escape(token)}">'
+            '<button type="submit">Sign out</button></form>',
+        )
+
+    def post(self) -> None:
+        plain = self.session_cookie()
+        sent = self.get_body_argument("csrf", "")
+        if plain and not hmac.compare_digest(sent, logout_token(self.ctx.settings.secret_key, plain)):
+            self._page(
+                "Sign out",
+                '<form method="get" action="/logout"><div class="err" role="alert">This sign-out request '
+                'did not come from the portal.</div><button type="submit">Sign out</button></form>',
+                status=403,
+            )
+            return
+        if plain:
+            with transaction(self.ctx.sessions) as session:
+                auth.end_web_session(session, plain)
         self.clear_cookie(COOKIE)
         self.redirect("/login")
 
 
 class PortalAuthProvider(AuthProvider):
-    """Bokeh/Panel auth hooks backed by the metadata database."""
+    """Bokeh/Panel auth hooks backed by server-side sessions in the metadata database."""
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -128,17 +229,23 @@ class PortalAuthProvider(AuthProvider):
 
     @property
     def get_user(self) -> Any:
+        ctx = self.ctx
+
         def get_user(handler: RequestHandler) -> str | None:
-            raw = handler.get_secure_cookie(COOKIE, max_age_days=SESSION_DAYS)
+            raw = handler.get_secure_cookie(COOKIE, max_age_days=max(1, ctx.settings.session_hours // 24 + 1))
             if not raw:
                 return None
-            try:
-                uid = int(raw)
-            except ValueError:
-                return None
-            with self.ctx.sessions() as session:
-                user = session.get(User, uid)
-                return str(uid) if user is not None and user.is_active else None
+            plain = raw.decode(errors="replace")
+            with transaction(ctx.sessions) as session:
+                live = auth.web_session_user(session, plain)
+                if live is None:
+                    return None
+                uid, sid = live[0].id, live[1].id
+            # Handed to the page through the request object, never through the page itself.
+            setattr(handler.request, REQUEST_USER, uid)
+            setattr(handler.request, REQUEST_SESSION, sid)
+            setattr(handler.request, REQUEST_LOGOUT_TOKEN, logout_token(ctx.settings.secret_key, plain))
+            return str(uid)
 
         return get_user
 

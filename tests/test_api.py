@@ -33,13 +33,28 @@ def test_login_and_me(api):
 
 
 def test_login_rate_limited(api):
+    # Per address: ten attempts a minute whatever the account.
     codes = [
         api.session()
-        .post(f"{api.base}/api/tokens", json={"email": "x@y.com", "password": "wrong-pass"})
+        .post(f"{api.base}/api/tokens", json={"email": f"x{i}@y.com", "password": "wrong-pass"})
         .status_code
-        for _ in range(12)
+        for i in range(12)
     ]
     assert codes[:10] == [401] * 10 and codes[-1] == 429
+
+
+def test_login_backoff_per_account(api, redis_client):
+    codes = [
+        api.session()
+        .post(f"{api.base}/api/tokens", json={"email": "viewer@acme.example.com", "password": "wrong-pass"})
+        .status_code
+        for _ in range(6)
+    ]
+    assert codes == [401] * 5 + [429]
+    r = api.session().post(
+        f"{api.base}/api/tokens", json={"email": "viewer@acme.example.com", "password": DEV_PASSWORD}
+    )
+    assert r.status_code == 429 and "this account" in r.json()["message"]
 
 
 def test_query_catalog_estimate(api):

@@ -56,11 +56,29 @@ def test_migrate_down_and_up(home, capsys):
     assert "head" in capsys.readouterr().out
 
 
-def test_refuses_default_secret_outside_dev_mode(home, monkeypatch, capsys):
+@pytest.mark.parametrize("secret", ["short", "conductor-dev-secret-do-not-use-in-production"])
+def test_refuses_weak_or_published_secret(home, monkeypatch, capsys, secret):
     assert main(["migrate"]) == 0
-    monkeypatch.setenv("CONDUCTOR_DEV", "0")
-    assert main(["serve"]) == 2
-    assert "CONDUCTOR_SECRET_KEY" in capsys.readouterr().err
+    monkeypatch.setenv("CONDUCTOR_SECRET_KEY", secret)
+    for dev in ("0", "1"):  # dev mode is no excuse: a published secret lets anyone sign a cookie
+        monkeypatch.setenv("CONDUCTOR_DEV", dev)
+        assert main(["serve"]) == 2
+        assert "CONDUCTOR_SECRET_KEY" in capsys.readouterr().err
+
+
+def test_cli_revokes_tokens(home, capsys):
+    assert main(["demo", "--no-serve", "--scale", "0.002"]) == 0
+    assert main(["create-token", "--email", "viewer@acme.example.com"]) == 0
+    assert main(["create-token", "--email", "viewer@acme.example.com", "--days", "400"]) == 2
+    capsys.readouterr()
+    assert main(["list-tokens", "--email", "viewer@acme.example.com"]) == 0
+    listing = capsys.readouterr().out
+    assert "\tactive\t" in listing
+    tid = listing.split("\t")[0]
+    assert main(["revoke-token", "--email", "viewer@acme.example.com", "--id", tid]) == 0
+    assert main(["list-tokens", "--email", "viewer@acme.example.com"]) == 0
+    assert "\trevoked\t" in capsys.readouterr().out
+    assert main(["revoke-token", "--email", "admin@acme.example.com", "--id", tid]) == 2  # not theirs
 
 
 def test_serve_refuses_unmigrated_database(home, capsys):

@@ -12,8 +12,13 @@ from portal.models import Dashboard
 def test_saved_time_window_in_every_session(ctx, demo, monkeypatch):
     from components import session as ui_session
     from components.dashboard_builder import TIME_PRESETS, DashboardBuilder
+    from portal import auth
+    from portal.db import transaction
 
-    monkeypatch.setattr(ui_session, "current_user_id", lambda: demo[("acme", "analyst")].id)
+    with transaction(ctx.sessions) as s:
+        ws, _ = auth.start_web_session(s, s.merge(demo[("acme", "analyst")]), hours=1)
+        identity = (ws.user_id, ws.id)
+    monkeypatch.setattr(ui_session, "current_identity", lambda: identity)
     with ctx.sessions() as s:
         d = s.scalar(
             select(Dashboard).where(

@@ -77,3 +77,27 @@ def test_libreoffice_opens_xlsx(tmp_path):
     assert back["tickets"].tolist() == [120, 45]
     assert back["breach_rate"].round(3).tolist() == [0.125, 0.5]
     assert back["day"].iloc[1].startswith("2026-11-02 13:30")
+
+
+HOSTILE = pd.DataFrame(
+    {
+        "customer": ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+cmd|' /C calc'!A0", "@SUM(1)", "-2+3", "ok"],
+        "n": [1, -2, 3, 4, 5],
+    }
+)
+
+
+def test_csv_cells_cannot_run_as_formulas():
+    back = pd.read_csv(io.BytesIO(export_frame(HOSTILE, "csv").data))
+    assert [v[0] for v in back["customer"][:4]] == ["'"] * 4 and back["customer"][4] == "ok"
+    assert back["n"].tolist() == [1, -2, 3, 4, 5]  # numbers untouched
+
+
+def test_xlsx_text_stays_text():
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(export_frame(HOSTILE, "xlsx").data))
+    ws = wb.active
+    cells = [ws.cell(row=r, column=1) for r in range(2, 7)]
+    assert all(c.data_type == "s" for c in cells)  # "s" = string; a formula would be "f"
+    assert cells[0].value == HOSTILE["customer"][0] and ws.cell(row=3, column=2).value == -2

@@ -38,12 +38,24 @@ def browser_context_args(browser_context_args):
 
 
 @pytest.fixture(scope="session")
-def portal_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def portal_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """CONDUCTOR_HOME of the portal under test: its metadata database is ``conductor.sqlite3`` there."""
+    return tmp_path_factory.mktemp("portal-home")
+
+
+@pytest.fixture(scope="session")
+def portal_url(portal_home: Path) -> Iterator[str]:
     """Base URL of a portal serving the tiny demo warehouse (SQLite metadata, embedded Redis)."""
-    home = tmp_path_factory.mktemp("portal-home")
+    home = portal_home
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "WAREHOUSE_URL", "REDIS_URL")}
     port = free_port()
-    env.update(CONDUCTOR_HOME=str(home), CONDUCTOR_PORT=str(port), CONDUCTOR_LOG_LEVEL="WARNING")
+    # Every browser test signs in from 127.0.0.1: a higher per-address budget than production's 10.
+    env.update(
+        CONDUCTOR_HOME=str(home),
+        CONDUCTOR_PORT=str(port),
+        CONDUCTOR_LOG_LEVEL="WARNING",
+        CONDUCTOR_LOGIN_PER_MINUTE="200",
+    )
     exe = str(Path(sys.executable).with_name("conductor"))
     subprocess.run(
         [exe, "demo", "--no-serve", "--scale", "0.004"], env=env, check=True, capture_output=True, timeout=300
@@ -90,3 +102,20 @@ def login(page, base: str, email: str, password: str = "conductor-demo", target:
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
+
+
+def form_sign_in(base: str, email: str, password: str = "conductor-demo") -> requests.Session:
+    """A requests session signed in through the real form (CSRF field included)."""
+    import re
+
+    s = requests.Session()
+    page = s.get(f"{base}/login", timeout=30)
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    r = s.post(
+        f"{base}/login",
+        data={"email": email, "password": password, "next": "/", "_xsrf": xsrf},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert r.status_code == 302, r.text
+    return s

@@ -13,7 +13,8 @@ import pytest
 import requests
 from playwright.sync_api import Locator, Page, expect
 
-from tests.ui.conftest import login
+from portal.webauth import COOKIE
+from tests.ui.conftest import form_sign_in, login
 
 pytestmark = [
     pytest.mark.ui,
@@ -58,23 +59,16 @@ def api(portal_url: str) -> Callable[[str], requests.Session]:
 def sign_in(portal_url: str) -> Callable[[Page, str], None]:
     """sign_in(page, email): put that user's session cookie in the page's browser context.
 
-    The form sign-in is rate limited per address (10 a minute), so the cookie of each user is
+    The form sign-in is rate limited per address, so the cookie of each user is
     obtained once per run; test_sign_in_and_home exercises the real form.
     """
     cookies: dict[str, str] = {}
 
     def add(page: Page, email: str) -> None:
         if email not in cookies:
-            r = requests.post(
-                f"{portal_url}/login",
-                data={"email": email, "password": PASSWORD, "next": "/"},
-                allow_redirects=False,
-                timeout=30,
-            )
-            assert r.status_code == 302, r.text
-            cookies[email] = r.cookies["user"]
+            cookies[email] = form_sign_in(portal_url, email, PASSWORD).cookies[COOKIE]
         page.context.clear_cookies()
-        page.context.add_cookies([{"name": "user", "value": cookies[email], "url": portal_url}])
+        page.context.add_cookies([{"name": COOKIE, "value": cookies[email], "url": portal_url}])
 
     return add
 

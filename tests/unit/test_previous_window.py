@@ -132,3 +132,10 @@ def test_auto_position_fills_the_first_free_slot():
     assert auto_position(row, 6, 2) == Position(x=0, y=2, w=6, h=2)
     full = [Position(x=0, y=0, w=12, h=40)]
     assert auto_position(full, 3, 2) == Position(x=0, y=40, w=3, h=2)
+
+
+@pytest.mark.parametrize("window", ["0001-06-01..2026-01-01", "{{now-2000y}}..{{now}}"])
+def test_previous_window_before_year_one_is_an_invalid_spec(window):
+    with pytest.raises(InvalidSpec, match="before year 1") as err:
+        previous_window(window, datetime(2026, 12, 2, tzinfo=UTC))
+    assert err.value.field == "time_range"
