@@ -64,8 +64,13 @@ def create_user(
     locations: list[int] | None = None,
     contracts: list[int] | None = None,
     customer_id: int | None = None,
+    password_hash: str | None = None,
 ) -> User:
-    """Add a user to a tenant (email is unique across the installation)."""
+    """Add a user to a tenant (email is unique across the installation).
+
+    ``password_hash`` (an argon2 hash made by :func:`hash_password`) replaces ``password``
+    when the caller already has one, e.g. the demo accounts that share one dev password.
+    """
     email = email.strip().lower()
     if not EMAIL_RE.match(email):
         raise InvalidSpec(f"email: {email!r} is not an e-mail address", field="email")
@@ -75,7 +80,7 @@ def create_user(
         tenant_id=tenant.id,
         email=email,
         name=name,
-        password_hash=hash_password(password) if password else None,
+        password_hash=password_hash or (hash_password(password) if password else None),
         is_admin=is_admin,
         location_scope=locations,
         contract_scope=contracts,

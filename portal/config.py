@@ -76,7 +76,8 @@ class Settings:
                 raise ConfigError(f"{name}: must be an integer (got {e.get(name)!r})") from None
             if ints[name] <= 0:
                 raise ConfigError(f"{name}: must be positive (got {ints[name]})")
-        raw_networks = e.get("CONDUCTOR_METRICS_NETWORKS", "127.0.0.0/8,::1/128")
+        # Outside dev mode /metrics is closed until a scrape token or networks are configured.
+        raw_networks = e.get("CONDUCTOR_METRICS_NETWORKS", "127.0.0.0/8,::1/128" if dev else "")
         networks = tuple(n.strip() for n in raw_networks.split(",") if n.strip())
         return cls(
             home=home,

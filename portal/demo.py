@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +86,12 @@ DEMO_REPORTS: list[dict[str, Any]] = [
 ]
 
 
+@functools.cache
+def _dev_password_hash() -> str:
+    # The demo accounts share one published password, so one argon2 hash (~0.2 s) serves them all.
+    return auth.hash_password(DEV_PASSWORD)
+
+
 def seed_demo(session: Session, *, dev_mode: bool = True) -> list[DemoAccount]:
     """Create demo tenants, users, groups and reports once; return the logins.
 
@@ -102,7 +109,13 @@ def seed_demo(session: Session, *, dev_mode: bool = True) -> list[DemoAccount]:
             pw = DEV_PASSWORD if dev_mode else secrets.token_urlsafe(12)
             email = f"{role}@{dt.key}.example.com"
             users[role] = auth.create_user(
-                session, tenant, email, f"{dt.name} {role.title()}", pw, is_admin=is_admin
+                session,
+                tenant,
+                email,
+                f"{dt.name} {role.title()}",
+                pw,
+                is_admin=is_admin,
+                password_hash=_dev_password_hash() if dev_mode else None,
             )
             accounts.append(DemoAccount(dt.key, email, role, pw))
         auth.create_group(session, tenant, "Operations", [users["analyst"], users["viewer"]])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import secrets
 import time
 
 from redis import Redis
@@ -12,20 +13,26 @@ from portal.errors import QuotaExceeded
 
 
 def hit(redis: Redis, key: str, *, limit: int, window_seconds: int) -> int:
-    """Count one hit on ``key`` in the current window; raise :class:`QuotaExceeded` over ``limit``.
+    """Count one hit on ``key``; raise :class:`QuotaExceeded` when over ``limit`` in the last window.
 
-    Returns the count so far in this window.
+    A sliding window (a sorted set of hit times): unlike fixed per-minute buckets, it
+    allows no burst of twice the limit around a bucket boundary. Refused hits count too,
+    so hammering does not shorten the wait. Returns the count in the window.
     """
-    window = int(time.time() // window_seconds)
-    k = f"cbi:rl:{key}:{window}"
+    now = time.time()
+    k = f"cbi:rl:{key}"
     pipe = redis.pipeline()
-    pipe.incr(k)
+    pipe.zremrangebyscore(k, 0, now - window_seconds)
+    pipe.zadd(k, {f"{now:.6f}:{secrets.token_hex(4)}": now})
+    pipe.zcard(k)
+    pipe.zrange(k, 0, 0, withscores=True)
     pipe.expire(k, window_seconds + 1)
-    count = int(pipe.execute()[0])
-    if count > limit:
-        retry = window_seconds - int(time.time() % window_seconds)
+    _, _, count, oldest, _ = pipe.execute()
+    if int(count) > limit:
+        first = float(oldest[0][1]) if oldest else now
+        retry = max(1, math.ceil(first + window_seconds - now))
         raise QuotaExceeded(f"too many requests; try again in {retry} s")
-    return count
+    return int(count)
 
 
 # --------------------------------------------------------------------------- sign-in guard

@@ -33,6 +33,11 @@ def cookie_secret(settings: Settings) -> str:
     return hashlib.sha256(f"cookie-v1:{settings.secret_key}".encode()).hexdigest()
 
 
+def session_secret(settings: Settings) -> str:
+    """The key that signs Bokeh session ids and tokens, derived from the settings secret."""
+    return hashlib.sha256(f"bokeh-sessions-v1:{settings.secret_key}".encode()).hexdigest()
+
+
 class SafeComponentResourceHandler(ComponentResourceHandler):
     """Panel's ``/components/<module>/<class>/<attr>/<file>`` route without its 500s and arbitrary imports.
 
@@ -119,6 +124,9 @@ def make_server(ctx: AppContext, *, port: int | None = None, start: bool = False
         extra_patterns=[*routes(ctx), (r"/components/(.*)", SafeComponentResourceHandler, {})],
         auth_provider=PortalAuthProvider(ctx),
         cookie_secret=cookie_secret(ctx.settings),
+        # Signed session ids and tokens: a websocket cannot bring a token the server did not issue.
+        sign_sessions=True,
+        secret_key=session_secret(ctx.settings),
         # The session token is embedded in every page, readable by its scripts: no cookie and
         # no credential header goes into it (the auth provider hands the user over server-side).
         include_cookies=[],

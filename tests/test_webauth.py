@@ -282,3 +282,15 @@ def test_account_backoff_slows_guessing_but_never_locks_out_for_good(web, demo, 
     redis_client.hset(ratelimit._account_key(ANALYST), "t", "0")
     assert form_login(requests.Session(), web).status_code == 302
     assert not redis_client.exists(ratelimit._account_key(ANALYST))
+
+
+def test_rate_limit_window_slides(redis_client):
+    """No fresh budget at a clock-minute boundary: the limit holds over any window of that length."""
+    import time
+
+    for _ in range(3):
+        ratelimit.hit(redis_client, "t", limit=3, window_seconds=1)
+    with pytest.raises(QuotaExceeded, match="try again in 1 s"):
+        ratelimit.hit(redis_client, "t", limit=3, window_seconds=1)
+    time.sleep(1.05)
+    assert ratelimit.hit(redis_client, "t", limit=3, window_seconds=1) == 1

@@ -117,3 +117,34 @@ def test_sign_out_is_a_post_and_ends_the_session(portal_url):
     replay.cookies.set("cbi_session", cookie)
     r = replay.get(f"{portal_url}/reports", allow_redirects=False)
     assert r.status_code == 302 and "login?next=" in r.headers["Location"]
+
+
+def _ws_ack(url: str, token: str, cookie: str, origin: str) -> str:
+    """Open a Bokeh websocket with ``token`` and return the type of the first message."""
+    from websockets.sync.client import connect
+
+    with connect(
+        url,
+        subprotocols=["bokeh", token],
+        additional_headers={"Cookie": f"cbi_session={cookie}", "Origin": origin},
+        open_timeout=10,
+    ) as conn:
+        header = json.loads(conn.recv(timeout=10))
+        return str(header.get("msgtype"))
+
+
+def test_forged_session_token_is_refused(portal_url):
+    """Session tokens are signed: a websocket with a token the server did not issue gets nowhere."""
+    s = signed_in(portal_url)
+    page = s.get(f"{portal_url}/").text
+    token = re.findall(r'"token":\s*"([^"]+)"', page)[0]
+    cookie = s.cookies["cbi_session"]
+    url = portal_url.replace("http", "ws") + "/ws"
+    assert _ws_ack(url, token, cookie, portal_url) == "ACK"  # the genuine token works
+    header, _, sig = token.partition(".")
+    doc = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    doc["session_id"] = "A" * len(doc["session_id"])
+    forged = base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=") + "." + sig
+    with pytest.raises(Exception) as err:  # refused handshake or closed connection
+        _ws_ack(url, forged, cookie, portal_url)
+    assert "ACK" not in str(err.value)

@@ -69,3 +69,8 @@ def test_settings_from_env_security_options():
     assert s.metrics_token == "scrape" and s.metrics_networks == ("10.0.0.0/8", "127.0.0.1/32")
     with pytest.raises(ConfigError, match="CONDUCTOR_TOKEN_DAYS"):
         Settings.from_env({"CONDUCTOR_TOKEN_DAYS": "soon"})
+
+
+def test_metrics_closed_by_default_outside_dev_mode():
+    assert Settings.from_env({"CONDUCTOR_DEV": "0"}).metrics_networks == ()
+    assert Settings.from_env({}).metrics_networks == ("127.0.0.0/8", "::1/128")
