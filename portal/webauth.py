@@ -101,6 +101,14 @@ class _Base(RequestHandler):
         """Whether cookies get the Secure flag (setting, or https seen directly or via a trusted proxy)."""
         return self.ctx.settings.secure_cookies or self.request.protocol == "https"
 
+    def set_cookie(self, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
+        if name == "_xsrf":
+            # Tornado's CSRF cookie: only the form reads it (server-side), never scripts or other sites.
+            kwargs.setdefault("httponly", True)
+            kwargs.setdefault("samesite", "Strict")
+            kwargs.setdefault("secure", self.secure_request())
+        super().set_cookie(name, value, *args, **kwargs)
+
     def session_cookie(self) -> str | None:
         raw = self.get_secure_cookie(COOKIE, max_age_days=max(1, self.ctx.settings.session_hours // 24 + 1))
         return raw.decode() if raw else None

@@ -117,6 +117,8 @@ def test_login_flow(web, demo):
     s = requests.Session()
     form = s.get(f"{web}/login?next=/dashboard?id=2")
     assert form.status_code == 200 and 'name="password"' in form.text
+    xsrf_cookie = form.headers["Set-Cookie"].lower()
+    assert "_xsrf=" in xsrf_cookie and "httponly" in xsrf_cookie and "samesite=strict" in xsrf_cookie
     assert form.headers["X-Frame-Options"] == "DENY"
     assert "default-src 'none'" in form.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in form.headers["Content-Security-Policy"]
@@ -238,8 +240,15 @@ def test_secure_cookie_setting(ctx, demo):
     app = Application([(provider.login_url, provider.login_handler)], cookie_secret=cookie_secret(secure))
     base, stop = serve_app(app)
     try:
-        s = requests.Session()
-        r = form_login(s, base)
+        page = requests.get(f"{base}/login")
+        assert "secure" in page.headers["Set-Cookie"].lower()  # the CSRF cookie too
+        # A client only sends Secure cookies over https; this one is told to send it anyway.
+        r = requests.post(
+            f"{base}/login",
+            data={"email": ANALYST, "password": PASSWORD, "_xsrf": xsrf_of(page.text)},
+            cookies={"_xsrf": page.cookies["_xsrf"]},
+            allow_redirects=False,
+        )
         assert r.status_code == 302 and "secure" in r.headers["Set-Cookie"].lower()
     finally:
         stop()
