@@ -12,11 +12,12 @@ import param
 
 from components.query_builder import QueryBuilder
 from components.session import alert, escape_md, notify_error, run
-from portal import auth, charts, reports
+from portal import auth, reports
 from portal.context import AppContext
 from portal.errors import PortalError
 from portal.exports import export_frame
 from portal.specs import VIZ_TYPES, ChartSpec, QuerySpec, parse_spec
+from portal.viz import charts
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ import panel as pn
 from bokeh.models import ColumnDataSource
 
 from components.session import alert
-from portal import cards, charts
 from portal.errors import PortalError
-from portal.markdown import render_markdown
 from portal.specs import TableSpec, WidgetSpec
+from portal.viz import cards, charts
+from portal.viz.markdown import render_markdown
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 log = logging.getLogger(__name__)

@@ -49,7 +49,8 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(settings: Settings, args: argparse.Namespace) -> int:
-    from portal.demo_data import DemoSize, load_warehouse
+    from portal.demo.schema import DemoSize
+    from portal.demo.warehouse import load_warehouse
 
     size = DemoSize.scaled(args.scale)
     if args.tickets:
@@ -74,7 +75,7 @@ def cmd_demo_data(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     from portal.db import make_engine, make_sessionmaker, transaction
-    from portal.demo import seed_demo
+    from portal.demo.accounts import seed_demo
 
     engine = make_engine(settings.metadata_url)
     with transaction(make_sessionmaker(engine)) as session:

@@ -21,11 +21,9 @@ from sqlalchemy.orm import Session
 
 from portal import audit
 from portal.auth import group_ids, user_scope
-from portal.cards import kpi_values
 from portal.catalog import DEMO_CATALOG, Catalog
 from portal.drill import apply_filters, drill
 from portal.errors import InvalidSpec, NotFound, PortalError, unknown
-from portal.markdown import render_markdown
 from portal.models import Dashboard, Favorite, Membership, Permission, User, Widget, utcnow
 from portal.permissions import authorize, can, granted_ids, visible_clause
 from portal.query import compile_query
@@ -43,6 +41,8 @@ from portal.specs import (
     parse_spec,
 )
 from portal.timewindows import PLACEHOLDER_RE, parse_time_expr
+from portal.viz.cards import kpi_values
+from portal.viz.markdown import render_markdown
 from portal.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -282,7 +282,7 @@ def _number(v: Any) -> float | None:
 def kpi_summary(kpi: KpiSpec, value: Any, previous: Any) -> dict[str, Any]:
     """What a KPI card shows: value, previous, absolute and relative change, target, status.
 
-    The status and variation come from :func:`portal.cards.kpi_values`, the same
+    The status and variation come from :func:`portal.viz.cards.kpi_values`, the same
     function the web card uses, so the API and the UI always agree.
     """
     v, p = _number(value), _number(previous)

@@ -97,7 +97,8 @@ def warehouse_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A tiny deterministic demo warehouse (DuckDB file), built once per session."""
     from datetime import date
 
-    from portal.demo_data import DemoSize, load_warehouse
+    from portal.demo.schema import DemoSize
+    from portal.demo.warehouse import load_warehouse
 
     path = tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
     url = f"duckdb:///{path}"
@@ -140,7 +141,7 @@ def demo(ctx):
     from sqlalchemy import select
 
     from portal.db import transaction
-    from portal.demo import seed_demo
+    from portal.demo.accounts import seed_demo
     from portal.models import User
 
     with transaction(ctx.sessions) as session:

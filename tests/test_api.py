@@ -7,7 +7,7 @@ import io
 import pandas as pd
 import pytest
 
-from portal.demo import DEV_PASSWORD
+from portal.demo.accounts import DEV_PASSWORD
 
 Q = {"source": "tickets", "metrics": [{"agg": "count", "as": "n"}], "group_by": ["priority"]}
 

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from portal.demo import DEV_PASSWORD
+from portal.demo.accounts import DEV_PASSWORD
 
 Q = {"source": "tickets", "metrics": [{"agg": "count", "as": "tickets"}], "group_by": ["team_name"]}
 CHART = {

@@ -9,7 +9,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portal.demo import DEV_PASSWORD
+from portal.demo.accounts import DEV_PASSWORD
 from tests.support.http import ApiServer
 
 leaf = st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats() | st.text(max_size=30)

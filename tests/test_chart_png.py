@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from portal import charts
 from portal.specs import VIZ_TYPES, ChartSpec
+from portal.viz import charts
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -123,7 +123,7 @@ def test_missing_chromium_raises_instead_of_hanging(tmp_path):
 
     code = (
         "import pandas as pd\n"
-        "from portal import charts\n"
+        "from portal.viz import charts\n"
         "from portal.specs import ChartSpec\n"
         "df = pd.DataFrame({'a': ['x'], 'n': [1]})\n"
         "try:\n"

@@ -11,17 +11,16 @@ import duckdb
 import pandas as pd
 import pytest
 
-from portal import demo_data
 from portal.catalog import DEMO_CATALOG
-from portal.demo_data import (
+from portal.demo import warehouse as demo_warehouse
+from portal.demo.schema import (
     DIMENSION_COLUMNS,
     NULLABLE_COLUMNS,
     TABLE_COLUMNS,
     TENANTS,
     DemoSize,
-    generate_tables,
-    load_warehouse,
 )
+from portal.demo.warehouse import generate_tables, load_warehouse
 
 END = date(2025, 6, 15)
 SIZE = DemoSize.scaled(0.01)
@@ -175,7 +174,7 @@ def test_frames_match_catalog_column_order() -> None:
 
 
 def test_chunks_are_bounded_and_ids_contiguous(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(demo_data, "CHUNK_ROWS", 400)
+    monkeypatch.setattr(demo_warehouse, "CHUNK_ROWS", 400)
     parts: dict[str, list[pd.DataFrame]] = defaultdict(list)
     for name, df in generate_tables(DemoSize(tickets=3_000), end=END):
         assert len(df) <= 400, name

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from portal.api import routes
-from portal.demo import DEV_PASSWORD
+from portal.demo.accounts import DEV_PASSWORD
 from portal.jsonsafe import MAX_JSON_BYTES
 
 sqlite_only = pytest.mark.parametrize("metadata_url", ["sqlite"], indirect=True)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from portal import auth
 from portal.db import transaction
-from portal.demo import DEV_PASSWORD
+from portal.demo.accounts import DEV_PASSWORD
 from portal.models import ApiToken, Tenant
 
 pytestmark = pytest.mark.parametrize("metadata_url", ["sqlite"], indirect=True)

@@ -9,8 +9,9 @@ import pytest
 
 from portal.catalog import DEMO_CATALOG
 from portal.db import make_engine, make_warehouse_engine
-from portal.demo import DEMO_REPORTS
-from portal.demo_data import DemoSize, load_warehouse
+from portal.demo.schema import DemoSize
+from portal.demo.showcase import DEMO_REPORTS
+from portal.demo.warehouse import load_warehouse
 from portal.query import estimate_query, run_query
 from portal.scope import Scope
 

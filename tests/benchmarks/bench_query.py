@@ -29,7 +29,8 @@ from sqlalchemy import create_engine
 
 from portal.cache import QueryCache
 from portal.catalog import DEMO_CATALOG
-from portal.demo_data import DemoSize, load_warehouse
+from portal.demo.schema import DemoSize
+from portal.demo.warehouse import load_warehouse
 from portal.query import run_query
 from portal.redis_server import EmbeddedRedis
 from portal.scope import Scope

@@ -1,4 +1,4 @@
-"""portal.charts without servers: every viz on both backends, validation, drill-down, tables and KPIs."""
+"""portal.viz.charts without servers: every viz on both backends, validation, drill-down, tables and KPIs."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from bokeh.embed import json_item
 from bokeh.models import DatetimeAxis, HoverTool, TapTool
 from bokeh.models.glyphs import AnnularWedge, HBar, Line, Patch, Quad, Rect, Scatter, VBar, Wedge
 
-from portal import cards, charts
 from portal.errors import InvalidSpec
 from portal.specs import VIZ_TYPES, ChartSpec, KpiSpec, TableSpec
+from portal.viz import cards, charts
 
 TEAMS = ["North", "South", "East"]
 PRIOS = ["high", "normal", "low"]

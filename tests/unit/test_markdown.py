@@ -1,6 +1,6 @@
 import pytest
 
-from portal.markdown import render_markdown
+from portal.viz.markdown import render_markdown
 
 
 def test_markdown_renders():

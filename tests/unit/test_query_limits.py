@@ -269,7 +269,7 @@ def test_specs_at_the_limits_are_valid():
 
 
 def test_demo_content_is_within_the_limits():
-    from portal.demo import DEMO_DASHBOARDS, DEMO_REPORTS
+    from portal.demo.showcase import DEMO_DASHBOARDS, DEMO_REPORTS
 
     for r in DEMO_REPORTS:
         compile_query(r["query"], DEMO_CATALOG, ACME, now=NOW)
