@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from portal import auth
 from portal.context import AppContext
-from portal.db import transaction
 from portal.errors import AuthenticationFailed, PortalError
+from portal.infra.db import transaction
 from portal.models import User
 from portal.webauth import REQUEST_LOGOUT_TOKEN, REQUEST_SESSION, REQUEST_USER
 

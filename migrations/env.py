@@ -1,6 +1,6 @@
 """Alembic environment of the metadata database: one history for SQLite and PostgreSQL.
 
-There is no ``alembic.ini``: :func:`portal.migrate.alembic_config` builds the
+There is no ``alembic.ini``: :func:`portal.infra.migrate.alembic_config` builds the
 configuration in code. The database is either an open connection handed over in
 ``config.attributes["connection"]`` or the ``sqlalchemy.url`` main option.
 """
@@ -59,7 +59,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    # Deliberately not portal.db.make_engine: it turns SQLite foreign keys on, and
+    # Deliberately not portal.infra.db.make_engine: it turns SQLite foreign keys on, and
     # then the DROP TABLE of a batch migration would cascade-delete child rows.
     # NullPool: nothing of a one-off migration should stay connected afterwards.
     engine = create_engine(_url(), poolclass=pool.NullPool)

@@ -24,13 +24,14 @@ from sqlalchemy.orm import Session
 from tornado.ioloop import IOLoop
 from tornado.web import HTTPError, RequestHandler
 
-from portal import audit, auth, dashboards, ratelimit, reports
+from portal import audit, auth, dashboards, reports
 from portal.context import AppContext
-from portal.db import transaction
 from portal.errors import AuthenticationFailed, BadRequest, InvalidSpec, NotFound, PortalError
 from portal.exports import export_frame
+from portal.infra import ratelimit
+from portal.infra.db import transaction
+from portal.infra.metrics import HTTP_REQUESTS
 from portal.jsonsafe import parse_json
-from portal.metrics import HTTP_REQUESTS
 from portal.models import ApiToken, User
 from portal.specs import invalid_from_validation
 

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import audit
-from portal.crypto import hash_token, new_token
 from portal.errors import AuthenticationFailed, Conflict, InvalidSpec, NotFound
+from portal.infra.crypto import hash_token, new_token
 from portal.models import ApiToken, Group, Membership, Tenant, User, WebSession
 from portal.scope import Scope
 

@@ -37,7 +37,7 @@ class Progress:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from portal.migrate import downgrade, upgrade
+    from portal.infra.migrate import downgrade, upgrade
 
     settings.home.mkdir(parents=True, exist_ok=True)
     if args.downgrade:
@@ -67,15 +67,15 @@ def cmd_demo_data(settings: Settings, args: argparse.Namespace) -> int:
     if settings.redis_url:  # a running portal must not serve results of the old data
         from redis import Redis
 
-        from portal.cache import QueryCache
+        from portal.infra.cache import QueryCache
 
         QueryCache(Redis.from_url(settings.redis_url)).invalidate()
     return 0
 
 
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
-    from portal.db import make_engine, make_sessionmaker, transaction
     from portal.demo.accounts import seed_demo
+    from portal.infra.db import make_engine, make_sessionmaker, transaction
 
     engine = make_engine(settings.metadata_url)
     with transaction(make_sessionmaker(engine)) as session:
@@ -95,7 +95,7 @@ def _print_accounts(accounts: Sequence[object]) -> None:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from portal.migrate import check_up_to_date
+    from portal.infra.migrate import check_up_to_date
     from portal.server import serve
 
     check_up_to_date(settings.metadata_url)
@@ -105,7 +105,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     """Everything a first-time user needs: migrate, demo warehouse (once), demo accounts, serve."""
-    from portal.migrate import upgrade
+    from portal.infra.migrate import upgrade
 
     settings.home.mkdir(parents=True, exist_ok=True)
     upgrade(settings.metadata_url)
@@ -122,7 +122,7 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from portal import auth
-    from portal.db import make_engine, make_sessionmaker, transaction
+    from portal.infra.db import make_engine, make_sessionmaker, transaction
     from portal.models import Tenant
 
     password = os.environ.get("CONDUCTOR_PASSWORD") or getpass.getpass("password: ")
@@ -142,8 +142,8 @@ def cmd_create_token(settings: Settings, args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from portal import auth
-    from portal.db import make_engine, make_sessionmaker, transaction
     from portal.errors import NotFound
+    from portal.infra.db import make_engine, make_sessionmaker, transaction
     from portal.models import User
 
     engine = make_engine(settings.metadata_url)
@@ -185,7 +185,7 @@ def cmd_revoke_token(settings: Settings, args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _cli_session(settings: Settings) -> Iterator[Any]:
-    from portal.db import make_engine, make_sessionmaker, transaction
+    from portal.infra.db import make_engine, make_sessionmaker, transaction
 
     engine = make_engine(settings.metadata_url)
     try:

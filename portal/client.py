@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from portal import auth, reports
 from portal.config import Settings
 from portal.context import AppContext, build_context
-from portal.db import transaction
 from portal.errors import AuthenticationFailed
+from portal.infra.db import transaction
 from portal.models import User
 from portal.specs import QuerySpec, parse_spec
 

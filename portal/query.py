@@ -44,8 +44,8 @@ from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import TypeEngine
 
 from portal.catalog import Catalog, Column, Source
-from portal.db import RunningQueries
 from portal.errors import InvalidSpec, PermissionDenied, unknown
+from portal.infra.db import RunningQueries
 from portal.scope import Scope
 from portal.specs import (
     MAX_FILTER_VALUES,
@@ -508,7 +508,7 @@ def fetch_frame(
     """Execute and return a DataFrame, with a columnar fast path on DuckDB.
 
     The statement runs under ``timeout`` seconds (``None``: no limit) and is
-    registered in ``running`` while it runs (see :class:`portal.db.RunningQueries`).
+    registered in ``running`` while it runs (see :class:`portal.infra.db.RunningQueries`).
     """
     watch = (running if running is not None else RunningQueries()).watch
     if engine.dialect.name == "duckdb":
@@ -554,11 +554,11 @@ def run_query(
     timeout: float | None = None,
     running: RunningQueries | None = None,
 ) -> QueryResult:
-    """Compile and run a spec; served from ``cache`` (a :class:`portal.cache.QueryCache`) when possible.
+    """Compile and run a spec; served from ``cache`` (a :class:`portal.infra.cache.QueryCache`) when possible.
 
     The warehouse query runs under ``timeout`` seconds (``None``: no limit), raising
     :class:`portal.errors.QueryTimeout` past it; ``running`` lets another thread
-    interrupt it (:meth:`portal.db.RunningQueries.interrupt_all`).
+    interrupt it (:meth:`portal.infra.db.RunningQueries.interrupt_all`).
     """
     t0 = time.perf_counter()
     cq = compile_query(spec, catalog, scope, params=params, now=now, max_rows=max_rows)

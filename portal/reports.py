@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from portal import audit
 from portal.auth import user_scope
 from portal.errors import InvalidSpec, NotFound, PortalError
-from portal.metrics import REPORT_EXECUTIONS
+from portal.infra.metrics import REPORT_EXECUTIONS
 from portal.models import Report, ReportExecution, User
 from portal.permissions import authorize, can, visible_clause
 from portal.query import compile_query

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from portal.cache import QueryCache
 from portal.catalog import Catalog
-from portal.db import RunningQueries
-from portal.metrics import QUERY_SECONDS
+from portal.infra.cache import QueryCache
+from portal.infra.db import RunningQueries
+from portal.infra.metrics import QUERY_SECONDS
 from portal.query import QueryEstimate, QueryResult, estimate_query, run_query
 from portal.scope import Scope
 from portal.specs import QuerySpec

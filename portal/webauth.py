@@ -16,11 +16,12 @@ from urllib.parse import unquote
 from bokeh.server.auth_provider import AuthProvider
 from tornado.web import HTTPError, RequestHandler
 
-from portal import auth, ratelimit
+from portal import auth
 from portal.context import AppContext
-from portal.crypto import sign
-from portal.db import transaction
 from portal.errors import AuthenticationFailed, QuotaExceeded
+from portal.infra import ratelimit
+from portal.infra.crypto import sign
+from portal.infra.db import transaction
 
 log = logging.getLogger(__name__)
 

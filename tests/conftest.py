@@ -15,8 +15,8 @@ import hypothesis
 import pytest
 import redis
 
-from portal import migrate
-from portal.redis_server import EmbeddedRedis
+from portal.infra import migrate
+from portal.infra.redis_server import EmbeddedRedis
 from tests.support.servers import ThrowawayPostgres
 
 # CI replays a fixed set of examples (a run must not fail on luck); local runs keep exploring new ones.
@@ -140,8 +140,8 @@ def demo(ctx):
     """Demo tenants, users, groups and reports; returns {(tenant, role): User}."""
     from sqlalchemy import select
 
-    from portal.db import transaction
     from portal.demo.accounts import seed_demo
+    from portal.infra.db import transaction
     from portal.models import User
 
     with transaction(ctx.sessions) as session:

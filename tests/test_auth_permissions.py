@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from portal import auth
-from portal.db import make_engine, make_sessionmaker, transaction
 from portal.errors import AuthenticationFailed, Conflict, InvalidSpec, NotFound, PermissionDenied
+from portal.infra.db import make_engine, make_sessionmaker, transaction
 from portal.models import ApiToken, AuditLog, Report, Tenant
 from portal.permissions import authorize, can, grant, role_of, visible_clause
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from portal.cli import main
-from portal.redis_server import free_port
+from portal.infra.redis_server import free_port
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from sqlalchemy import select
 import portal
 from portal import auth, datasources
 from portal.client import Connection, connect
-from portal.crypto import decrypt_json, encrypt_json, hash_token, sign
-from portal.db import transaction
 from portal.errors import AuthenticationFailed, ConfigError, InvalidSpec, NotFound, PermissionDenied
+from portal.infra.crypto import decrypt_json, encrypt_json, hash_token, sign
+from portal.infra.db import transaction
 from portal.models import DataSource, User
 
 

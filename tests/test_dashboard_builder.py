@@ -13,7 +13,7 @@ def test_saved_time_window_in_every_session(ctx, demo, monkeypatch):
     from components import session as ui_session
     from components.dashboard_builder import TIME_PRESETS, DashboardBuilder
     from portal import auth
-    from portal.db import transaction
+    from portal.infra.db import transaction
 
     with transaction(ctx.sessions) as s:
         ws, _ = auth.start_web_session(s, s.merge(demo[("acme", "analyst")]), hours=1)

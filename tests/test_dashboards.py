@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from portal import dashboards, reports
 from portal.auth import user_scope
-from portal.db import transaction
 from portal.errors import InvalidSpec, NotFound, PermissionDenied
+from portal.infra.db import transaction
 from portal.models import AuditLog, Dashboard, Favorite, User, Widget
 from portal.permissions import grant
 from portal.specs import VIZ_TYPES, DashboardFilters, Filter, GroupBy, Position, WidgetSpec

@@ -12,8 +12,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, insert, inspect, pool, select, text
 from sqlalchemy.exc import IntegrityError
 
-from portal import migrate
 from portal.errors import ConfigError
+from portal.infra import migrate
 from portal.models import Base, utcnow
 
 

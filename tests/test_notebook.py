@@ -10,7 +10,7 @@ from nbclient import NotebookClient
 from sqlalchemy import select
 
 from portal import auth, reports
-from portal.db import transaction
+from portal.infra.db import transaction
 from portal.models import User
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01-quickstart.ipynb"

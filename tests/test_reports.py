@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from portal import reports
-from portal.db import transaction
 from portal.errors import InvalidSpec, NotFound, PermissionDenied
+from portal.infra.db import transaction
 from portal.models import AuditLog, ReportExecution, User
 from portal.warehouse import Warehouse
 
@@ -134,7 +134,7 @@ def test_bad_params_raise_and_record_nothing(ctx, demo):
 def test_warehouse_failure_is_recorded_as_failed(ctx, demo, tmp_path):
     from dataclasses import replace
 
-    from portal.db import make_engine
+    from portal.infra.db import make_engine
 
     analyst = demo[("acme", "analyst")]
     rid = make(ctx, analyst)

@@ -13,8 +13,8 @@ import requests
 from sqlalchemy import select
 
 from portal import auth
-from portal.db import transaction
 from portal.demo.accounts import DEV_PASSWORD
+from portal.infra.db import transaction
 from portal.models import ApiToken, Tenant
 
 pytestmark = pytest.mark.parametrize("metadata_url", ["sqlite"], indirect=True)

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from portal.catalog import DEMO_CATALOG
-from portal.db import make_engine, make_warehouse_engine
 from portal.demo.schema import DemoSize
 from portal.demo.showcase import DEMO_REPORTS
 from portal.demo.warehouse import load_warehouse
+from portal.infra.db import make_engine, make_warehouse_engine
 from portal.query import estimate_query, run_query
 from portal.scope import Scope
 

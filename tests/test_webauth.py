@@ -12,12 +12,13 @@ from sqlalchemy import select
 from tornado.httpserver import HTTPServer
 from tornado.web import Application, RequestHandler, create_signed_value
 
-from portal import auth, ratelimit
+from portal import auth
 from portal.config import PUBLISHED_SECRETS
-from portal.db import transaction
 from portal.errors import QuotaExceeded
+from portal.infra import ratelimit
+from portal.infra.db import transaction
+from portal.infra.redis_server import free_port
 from portal.models import User, WebSession
-from portal.redis_server import free_port
 from portal.server import cookie_secret
 from portal.webauth import COOKIE, PortalAuthProvider, safe_next
 

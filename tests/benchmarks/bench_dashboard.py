@@ -52,8 +52,8 @@ import psutil
 import requests
 from redis import Redis
 
-from portal.cache import QueryCache
-from portal.redis_server import EmbeddedRedis, free_port
+from portal.infra.cache import QueryCache
+from portal.infra.redis_server import EmbeddedRedis, free_port
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,7 +198,7 @@ def prepare_dashboards(home: Path) -> tuple[int, int, int, int]:
 
     from portal import dashboards
     from portal.config import Settings
-    from portal.db import make_engine, make_sessionmaker, transaction
+    from portal.infra.db import make_engine, make_sessionmaker, transaction
     from portal.models import Dashboard, Tenant, User
 
     engine = make_engine(Settings.from_env().metadata_url)

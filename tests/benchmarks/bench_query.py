@@ -27,12 +27,12 @@ import pandas as pd
 from redis import Redis
 from sqlalchemy import create_engine
 
-from portal.cache import QueryCache
 from portal.catalog import DEMO_CATALOG
 from portal.demo.schema import DemoSize
 from portal.demo.warehouse import load_warehouse
+from portal.infra.cache import QueryCache
+from portal.infra.redis_server import EmbeddedRedis
 from portal.query import run_query
-from portal.redis_server import EmbeddedRedis
 from portal.scope import Scope
 
 END = date(2026, 11, 1)

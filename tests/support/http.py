@@ -11,7 +11,7 @@ from tornado.httpserver import HTTPServer
 from tornado.web import Application
 
 from portal.api import routes
-from portal.redis_server import free_port
+from portal.infra.redis_server import free_port
 
 
 class ApiServer:

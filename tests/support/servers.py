@@ -1,4 +1,4 @@
-"""Real servers for integration tests: a throwaway PostgreSQL cluster (Redis: portal.redis_server).
+"""Real servers for integration tests: a throwaway PostgreSQL cluster (Redis: portal.infra.redis_server).
 
 Kept out of conftest.py so fixtures stay one-liners and notebooks/benchmarks can
 reuse the same helpers.
@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from portal.redis_server import free_port
+from portal.infra.redis_server import free_port
 
 MISSING_BINARIES = (
     "PostgreSQL server binaries not found: run the test command from README "

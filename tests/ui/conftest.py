@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from portal.redis_server import free_port
+from portal.infra.redis_server import free_port
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
 ARTIFACTS = Path(__file__).parent / "artifacts"

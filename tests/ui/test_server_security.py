@@ -10,7 +10,7 @@ import re
 import pytest
 import requests
 
-from portal.redis_server import free_port
+from portal.infra.redis_server import free_port
 from tests.ui.conftest import form_sign_in
 
 REQUIRED = {

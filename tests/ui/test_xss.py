@@ -411,7 +411,7 @@ def test_hostile_data_values(page: Page, shot: Callable[..., Path]) -> None:
 
     from components.session import escaped_options
     from components.widget_view import render_widget
-    from portal.redis_server import free_port
+    from portal.infra.redis_server import free_port
     from portal.specs import WidgetSpec
 
     values = [p("D1"), p("D2", SVG), p("D3", SCRIPT), "Smith & Sons <Ltd>"]

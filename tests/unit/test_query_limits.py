@@ -12,8 +12,8 @@ import pytest
 
 from portal.catalog import DEMO_CATALOG
 from portal.dashboards import parse_time_range
-from portal.db import make_warehouse_engine
 from portal.errors import InvalidSpec
+from portal.infra.db import make_warehouse_engine
 from portal.query import compile_query, run_query
 from portal.scope import Scope
 from portal.specs import (

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from portal.cache import QueryCache, frame_from_bytes, frame_to_bytes
+from portal.infra.cache import QueryCache, frame_from_bytes, frame_to_bytes
 from portal.scope import Scope
 
 

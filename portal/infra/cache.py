@@ -11,7 +11,7 @@ import pyarrow as pa
 from redis import Redis
 from redis.exceptions import RedisError
 
-from portal.metrics import QUERY_CACHE
+from portal.infra.metrics import QUERY_CACHE
 from portal.scope import Scope
 
 log = logging.getLogger(__name__)
