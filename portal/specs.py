@@ -78,26 +78,6 @@ def _text_problem(value: Any, max_chars: int | None = None) -> tuple[str, str] |
     return None
 
 
-def bad_text(value: Any) -> tuple[str, str] | None:
-    """``(path, reason)`` of the first string in ``value`` that is not valid UTF-8 text, else ``None``.
-
-    Walks lists, tuples and dicts (keys and values); ``path`` is dotted from
-    ``value`` (``"a.1.c"``, ``""`` for ``value`` itself). Python strings can
-    hold lone surrogates (``json.loads('"\\ud800"')`` makes one) that no
-    database driver can encode.
-    """
-    return _text_problem(value)
-
-
-def check_text(value: Any, field: str) -> None:
-    """Raise :class:`InvalidSpec` naming ``field`` (and the item inside it) if any string
-    in ``value`` (walking lists, tuples and dicts) is not valid UTF-8 text.
-
-    For every JSON input that reaches a database driver, e.g. ``check_text(body, "body")``.
-    """
-    _raise_at(field, _text_problem(value))
-
-
 def _params_problem(params: Mapping[str, Any]) -> tuple[str, str] | None:
     if len(params) > MAX_PARAMS:
         return "", f"at most {MAX_PARAMS} params, got {len(params)}"

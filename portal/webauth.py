@@ -77,6 +77,11 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+def _cookie_days(ctx: AppContext) -> int:
+    # Tornado checks the signature's age in whole days; the session table enforces the real expiry.
+    return max(1, ctx.settings.session_hours // 24 + 1)
+
+
 def logout_token(secret_key: str, session_token: str) -> str:
     """The CSRF token of the sign-out form: bound to one browser session, useless for any other."""
     return sign(secret_key, f"logout:{session_token}")
@@ -111,7 +116,7 @@ class _Base(RequestHandler):
         super().set_cookie(name, value, *args, **kwargs)
 
     def session_cookie(self) -> str | None:
-        raw = self.get_secure_cookie(COOKIE, max_age_days=max(1, self.ctx.settings.session_hours // 24 + 1))
+        raw = self.get_secure_cookie(COOKIE, max_age_days=_cookie_days(self.ctx))
         return raw.decode() if raw else None
 
     def _xsrf_ok(self) -> bool:
@@ -241,7 +246,7 @@ class PortalAuthProvider(AuthProvider):
         ctx = self.ctx
 
         def get_user(handler: RequestHandler) -> str | None:
-            raw = handler.get_secure_cookie(COOKIE, max_age_days=max(1, ctx.settings.session_hours // 24 + 1))
+            raw = handler.get_secure_cookie(COOKIE, max_age_days=_cookie_days(ctx))
             if not raw:
                 return None
             plain = raw.decode(errors="replace")
