@@ -13,9 +13,10 @@ from panel.layout.gridstack import GridStack
 from components.session import alert, escaped_options, notify_error, run
 from components.widget_editor import WidgetEditor
 from components.widget_view import render_widget
-from portal import auth, dashboards
+from portal import dashboards
 from portal.context import AppContext
-from portal.permissions import can
+from portal.identity import auth
+from portal.identity.permissions import can
 from portal.specs import DashboardFilters, WidgetSpec, parse_spec
 
 log = logging.getLogger(__name__)

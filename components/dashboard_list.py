@@ -75,7 +75,9 @@ class DashboardList(pn.viewable.Viewer):
         items = run(self.ctx, load) or []
         matching = f" matching “{escape_md(self.search)}”" if self.search else ""
         self._cards.objects = [self._card(d) for d in items] or [
-            pn.pane.Markdown(f"*No dashboards in “{escape_md(self.group)}”{matching}.*", css_classes=["no-dashboards"])
+            pn.pane.Markdown(
+                f"*No dashboards in “{escape_md(self.group)}”{matching}.*", css_classes=["no-dashboards"]
+            )
         ]
 
     def _card(self, d: dict[str, Any]) -> pn.viewable.Viewable:

@@ -8,10 +8,10 @@ import panel as pn
 import param
 
 from components.session import escape_md
-from portal.catalog import Catalog
+from portal.data.catalog import Catalog
+from portal.data.query import compile_query
 from portal.errors import PortalError
-from portal.query import compile_query
-from portal.scope import Scope
+from portal.identity.scope import Scope
 from portal.specs import QuerySpec, parse_spec
 
 AGGS = ["count", "count_distinct", "sum", "avg", "min", "max", "median", "percentile"]

@@ -12,10 +12,11 @@ import param
 
 from components.query_builder import QueryBuilder
 from components.session import alert, escape_md, notify_error, run
-from portal import auth, reports
+from portal import reports
 from portal.context import AppContext
+from portal.data.exports import export_frame
 from portal.errors import PortalError
-from portal.exports import export_frame
+from portal.identity import auth
 from portal.specs import VIZ_TYPES, ChartSpec, QuerySpec, parse_spec
 from portal.viz import charts
 
@@ -234,7 +235,9 @@ class ReportBuilder(pn.viewable.Viewer):
             for f in ("csv", "xlsx")
         ]
         meta = pn.Column(
-            pn.widgets.TextInput.from_param(self.param.report_name, name="Name", placeholder="Report name", width=300),
+            pn.widgets.TextInput.from_param(
+                self.param.report_name, name="Name", placeholder="Report name", width=300
+            ),
             pn.widgets.TextAreaInput.from_param(self.param.description, height=70, width=300),
             pn.widgets.Select.from_param(self.param.visibility, width=300),
             pn.widgets.Checkbox.from_param(self.param.heavy, name="Heavy / run off-peak"),

@@ -11,12 +11,12 @@ from typing import Any, TypeVar
 import panel as pn
 from sqlalchemy.orm import Session
 
-from portal import auth
 from portal.context import AppContext
 from portal.errors import AuthenticationFailed, PortalError
+from portal.identity import auth
 from portal.infra.db import transaction
 from portal.models import User
-from portal.webauth import REQUEST_LOGOUT_TOKEN, REQUEST_SESSION, REQUEST_USER
+from portal.web.webauth import REQUEST_LOGOUT_TOKEN, REQUEST_SESSION, REQUEST_USER
 
 T = TypeVar("T")
 

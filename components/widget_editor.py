@@ -11,11 +11,11 @@ import param
 from components.query_builder import QueryBuilder
 from components.session import escape_md
 from components.widget_view import render_widget
-from portal.catalog import Catalog
+from portal.data.catalog import Catalog
+from portal.data.warehouse import Warehouse
 from portal.errors import PortalError
-from portal.scope import Scope
+from portal.identity.scope import Scope
 from portal.specs import VIZ_TYPES, QuerySpec, WidgetSpec, parse_spec
-from portal.warehouse import Warehouse
 
 CUSTOM = "(custom query)"
 
@@ -48,7 +48,11 @@ class WidgetEditor(pn.viewable.Viewer):
         self.builder = QueryBuilder(
             self.catalog,
             scope,
-            initial={"source": "tickets", "metrics": [{"agg": "count", "as": "tickets"}], "group_by": ["priority"]},
+            initial={
+                "source": "tickets",
+                "metrics": [{"agg": "count", "as": "tickets"}],
+                "group_by": ["priority"],
+            },
         )
         self.x = pn.widgets.Select(name="X / labels", options=[], width=170)
         self.y = pn.widgets.MultiChoice(name="Y values", options=[], width=260)

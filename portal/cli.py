@@ -96,7 +96,7 @@ def _print_accounts(accounts: Sequence[object]) -> None:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from portal.infra.migrate import check_up_to_date
-    from portal.server import serve
+    from portal.web.server import serve
 
     check_up_to_date(settings.metadata_url)
     serve(settings)
@@ -121,7 +121,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from portal import auth
+    from portal.identity import auth
     from portal.infra.db import make_engine, make_sessionmaker, transaction
     from portal.models import Tenant
 
@@ -141,8 +141,8 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_create_token(settings: Settings, args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from portal import auth
     from portal.errors import NotFound
+    from portal.identity import auth
     from portal.infra.db import make_engine, make_sessionmaker, transaction
     from portal.models import User
 
@@ -157,7 +157,7 @@ def cmd_create_token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_list_tokens(settings: Settings, args: argparse.Namespace) -> int:
-    from portal import auth
+    from portal.identity import auth
 
     with _cli_session(settings) as session:
         user = _user_by_email(session, args.email)
@@ -171,7 +171,7 @@ def cmd_list_tokens(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_revoke_token(settings: Settings, args: argparse.Namespace) -> int:
-    from portal import auth
+    from portal.identity import auth
 
     with _cli_session(settings) as session:
         user = _user_by_email(session, args.email)

@@ -14,10 +14,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from portal import auth, reports
+from portal import reports
 from portal.config import Settings
 from portal.context import AppContext, build_context
 from portal.errors import AuthenticationFailed
+from portal.identity import auth
 from portal.infra.db import transaction
 from portal.models import User
 from portal.specs import QuerySpec, parse_spec

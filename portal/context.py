@@ -9,12 +9,12 @@ from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.catalog import DEMO_CATALOG, Catalog
 from portal.config import Settings
+from portal.data.catalog import DEMO_CATALOG, Catalog
+from portal.data.warehouse import Warehouse
 from portal.infra.cache import QueryCache
 from portal.infra.db import make_engine, make_sessionmaker, make_warehouse_engine
 from portal.infra.redis_server import EmbeddedRedis, ensure_redis
-from portal.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 

@@ -5,11 +5,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from portal import auth
 from portal.errors import AuthenticationFailed, Conflict, InvalidSpec, NotFound, PermissionDenied
+from portal.identity import auth
+from portal.identity.permissions import authorize, can, grant, role_of, visible_clause
 from portal.infra.db import make_engine, make_sessionmaker, transaction
 from portal.models import ApiToken, AuditLog, Report, Tenant
-from portal.permissions import authorize, can, grant, role_of, visible_clause
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ import pytest
 from sqlalchemy import select
 
 import portal
-from portal import auth, datasources
 from portal.client import Connection, connect
+from portal.data import datasources
 from portal.errors import AuthenticationFailed, ConfigError, InvalidSpec, NotFound, PermissionDenied
+from portal.identity import auth
 from portal.infra.crypto import decrypt_json, encrypt_json, hash_token, sign
 from portal.infra.db import transaction
 from portal.models import DataSource, User

@@ -12,7 +12,7 @@ from portal.models import Dashboard
 def test_saved_time_window_in_every_session(ctx, demo, monkeypatch):
     from components import session as ui_session
     from components.dashboard_builder import TIME_PRESETS, DashboardBuilder
-    from portal import auth
+    from portal.identity import auth
     from portal.infra.db import transaction
 
     with transaction(ctx.sessions) as s:

@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import select
 
 from portal import dashboards, reports
-from portal.auth import user_scope
 from portal.errors import InvalidSpec, NotFound, PermissionDenied
+from portal.identity.auth import user_scope
+from portal.identity.permissions import grant
 from portal.infra.db import transaction
 from portal.models import AuditLog, Dashboard, Favorite, User, Widget
-from portal.permissions import grant
 from portal.specs import VIZ_TYPES, DashboardFilters, Filter, GroupBy, Position, WidgetSpec
 
 # The tiny warehouse ends on 2026-11-01: anchoring relative windows there keeps the data in range.

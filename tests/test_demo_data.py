@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from portal.catalog import DEMO_CATALOG
+from portal.data.catalog import DEMO_CATALOG
 from portal.demo import warehouse as demo_warehouse
 from portal.demo.schema import (
     DIMENSION_COLUMNS,

@@ -10,8 +10,8 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
+from portal.data.exports import export_frame
 from portal.errors import InvalidSpec
-from portal.exports import export_frame
 
 FRAME = pd.DataFrame(
     {
@@ -81,7 +81,13 @@ def test_libreoffice_opens_xlsx(tmp_path):
 
 HOSTILE = pd.DataFrame(
     {
-        "customer": ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+cmd|' /C calc'!A0", "@SUM(1)", "-2+3", "ok"],
+        "customer": [
+            '=HYPERLINK("http://evil.example","x")',
+            "+1+cmd|' /C calc'!A0",
+            "@SUM(1)",
+            "-2+3",
+            "ok",
+        ],
         "n": [1, -2, 3, 4, 5],
     }
 )

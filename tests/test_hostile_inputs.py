@@ -13,9 +13,9 @@ import re
 import pytest
 import requests
 
-from portal.api import routes
 from portal.demo.accounts import DEV_PASSWORD
-from portal.jsonsafe import MAX_JSON_BYTES
+from portal.web.api import routes
+from portal.web.jsonsafe import MAX_JSON_BYTES
 
 sqlite_only = pytest.mark.parametrize("metadata_url", ["sqlite"], indirect=True)
 
@@ -40,14 +40,56 @@ def hostile_bodies() -> list[tuple[str, bytes]]:
         ("1e400", '{"query": {"source": "tickets", "limit": 1e400}, "days": 1e400}'),
         ("5000 digits", '{"dashboard_id": ' + "9" * 5000 + "}"),
         ("2**70", json.dumps({"dashboard_id": 2**70, "query": {**Q, "limit": 2**70}})),
-        ("surrogate value", '{"query": ' + json.dumps(query_with("x"))[:-1] + ', "params": {"p": "\\ud800"}}'),
+        (
+            "surrogate value",
+            '{"query": ' + json.dumps(query_with("x"))[:-1] + ', "params": {"p": "\\ud800"}}',
+        ),
         ("surrogate filter", json.dumps(query_with("\ud800")).join(['{"query": ', "}"])),
         ("surrogate key", '{"\\udfff": 1, "name": "\\ud800"}'),
-        ("surrogate everywhere", '{"name": "\\ud800", "email": "\\ud800", "password": "\\ud800", "spec": {"type": "\\ud800"}}'),
+        (
+            "surrogate everywhere",
+            '{"name": "\\ud800", "email": "\\ud800", "password": "\\ud800", "spec": {"type": "\\ud800"}}',
+        ),
         ("overflow window", json.dumps({"query": query_with("{{now-999999y}}")})),
-        ("overflow between", json.dumps({"query": {**Q, "filters": [{"column": "opened_at", "op": "between", "value": "{{now-999999y}}..{{now+999999y}}"}]}})),
-        ("overflow dashboard filter", json.dumps({"name": "x", "filters": {"time_range": "{{now-999999y}}..{{now}}"}})),
-        ("many values", json.dumps({"query": {**Q, "filters": [{"column": "customer_name", "op": "not_in", "value": [str(i) for i in range(1000)]}] * 60}})),
+        (
+            "overflow between",
+            json.dumps(
+                {
+                    "query": {
+                        **Q,
+                        "filters": [
+                            {
+                                "column": "opened_at",
+                                "op": "between",
+                                "value": "{{now-999999y}}..{{now+999999y}}",
+                            }
+                        ],
+                    }
+                }
+            ),
+        ),
+        (
+            "overflow dashboard filter",
+            json.dumps({"name": "x", "filters": {"time_range": "{{now-999999y}}..{{now}}"}}),
+        ),
+        (
+            "many values",
+            json.dumps(
+                {
+                    "query": {
+                        **Q,
+                        "filters": [
+                            {
+                                "column": "customer_name",
+                                "op": "not_in",
+                                "value": [str(i) for i in range(1000)],
+                            }
+                        ]
+                        * 60,
+                    }
+                }
+            ),
+        ),
         ("long string", json.dumps({"name": "x" * 500_000, "query": query_with("y" * 500_000)})),
     ]
     out = [(label, body.encode("utf-8", "surrogatepass")) for label, body in raw]
@@ -108,8 +150,12 @@ def test_hostile_bodies_on_every_json_endpoint(hostile_api):
         for label, body in hostile_bodies():
             # The unauthenticated endpoint too: that one is reachable by anyone.
             client = requests if path == "/api/tokens" else s
-            r = client.request(method, url, data=body, headers={"Content-Type": "application/json"}, timeout=30)
-            ok = 400 <= r.status_code < 500 and r.headers.get("Content-Type", "").startswith("application/json")
+            r = client.request(
+                method, url, data=body, headers={"Content-Type": "application/json"}, timeout=30
+            )
+            ok = 400 <= r.status_code < 500 and r.headers.get("Content-Type", "").startswith(
+                "application/json"
+            )
             if ok:
                 ok = bool(r.json().get("message"))
             # A benign body may legitimately succeed on some endpoints; nothing may be a 5xx.
@@ -134,7 +180,10 @@ def test_hostile_bodies_on_every_json_endpoint(hostile_api):
 )
 def test_hostile_query_strings(hostile_api, args):
     api, s, ids = hostile_api
-    for path in (f"/api/dashboards/{ids['/api/dashboards']}/view", f"/api/widgets/{ids['/api/widgets']}/data"):
+    for path in (
+        f"/api/dashboards/{ids['/api/dashboards']}/view",
+        f"/api/widgets/{ids['/api/widgets']}/data",
+    ):
         url = f"{api.base}{path}"
         if any("\ud800" in v for v in args.values()):
             # requests cannot encode a lone surrogate; send the raw UTF-8 bytes of one instead.

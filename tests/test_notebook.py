@@ -9,7 +9,8 @@ import pytest
 from nbclient import NotebookClient
 from sqlalchemy import select
 
-from portal import auth, reports
+from portal import reports
+from portal.identity import auth
 from portal.infra.db import transaction
 from portal.models import User
 

@@ -16,12 +16,12 @@ import duckdb
 import pytest
 from sqlalchemy import Engine, event
 
-from portal.catalog import DEMO_CATALOG, Catalog, Column, Source
+from portal.data.catalog import DEMO_CATALOG, Catalog, Column, Source
+from portal.data.warehouse import Warehouse
 from portal.demo.accounts import DEV_PASSWORD
 from portal.errors import QueryInterrupted, QueryTimeout
+from portal.identity.scope import Scope
 from portal.infra.db import make_engine, make_warehouse_engine
-from portal.scope import Scope
-from portal.warehouse import Warehouse
 
 ACME = Scope.of("acme")
 TIMEOUT = 0.5

@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import func, select
 
 from portal import reports
+from portal.data.warehouse import Warehouse
 from portal.errors import InvalidSpec, NotFound, PermissionDenied
 from portal.infra.db import transaction
 from portal.models import AuditLog, ReportExecution, User
-from portal.warehouse import Warehouse
 
 SLA = {
     "source": "tickets",
@@ -149,7 +149,7 @@ def test_warehouse_failure_is_recorded_as_failed(ctx, demo, tmp_path):
 
 
 def test_scoped_user_sees_only_their_locations(ctx, demo):
-    import portal.auth as auth
+    import portal.identity.auth as auth
 
     with transaction(ctx.sessions) as s:
         tenant = auth.tenant_of(s, s.get(User, demo[("acme", "admin")].id))

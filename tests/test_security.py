@@ -12,8 +12,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from portal import auth
 from portal.demo.accounts import DEV_PASSWORD
+from portal.identity import auth
 from portal.infra.db import transaction
 from portal.models import ApiToken, Tenant
 
@@ -154,7 +154,7 @@ def test_token_lifetime_chosen(api):
 
 def test_metrics_only_for_allowed_networks_or_the_scrape_token(api, ctx):
     assert requests.get(f"{api.base}/metrics").status_code == 200  # loopback is allowed by default
-    from portal.api import metrics_allowed
+    from portal.web.api import metrics_allowed
 
     closed = ctx.settings.with_(metrics_networks=("10.0.0.0/8",), metrics_token="scrape-token")
     assert not metrics_allowed(closed, "127.0.0.1", "")

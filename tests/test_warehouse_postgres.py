@@ -7,13 +7,13 @@ from datetime import date, datetime
 import pandas as pd
 import pytest
 
-from portal.catalog import DEMO_CATALOG
+from portal.data.catalog import DEMO_CATALOG
+from portal.data.query import estimate_query, run_query
 from portal.demo.schema import DemoSize
 from portal.demo.showcase import DEMO_REPORTS
 from portal.demo.warehouse import load_warehouse
+from portal.identity.scope import Scope
 from portal.infra.db import make_engine, make_warehouse_engine
-from portal.query import estimate_query, run_query
-from portal.scope import Scope
 
 NOW = datetime(2026, 11, 1, 12, 0)
 EXTRA = [

@@ -12,15 +12,15 @@ from sqlalchemy import select
 from tornado.httpserver import HTTPServer
 from tornado.web import Application, RequestHandler, create_signed_value
 
-from portal import auth
 from portal.config import PUBLISHED_SECRETS
 from portal.errors import QuotaExceeded
+from portal.identity import auth
 from portal.infra import ratelimit
 from portal.infra.db import transaction
 from portal.infra.redis_server import free_port
 from portal.models import User, WebSession
-from portal.server import cookie_secret
-from portal.webauth import COOKIE, PortalAuthProvider, safe_next
+from portal.web.server import cookie_secret
+from portal.web.webauth import COOKIE, PortalAuthProvider, safe_next
 
 PASSWORD = "conductor-demo"
 ANALYST = "analyst@acme.example.com"
@@ -181,7 +181,9 @@ def test_sign_out_ends_the_session_server_side(web, demo, ctx):
     replay.cookies.set(COOKIE, stolen)
     assert whoami(replay, web) is None
     with ctx.sessions() as db:
-        assert db.scalar(select(WebSession.revoked_at).where(WebSession.user_id == demo[("acme", "analyst")].id))
+        assert db.scalar(
+            select(WebSession.revoked_at).where(WebSession.user_id == demo[("acme", "analyst")].id)
+        )
 
 
 @sqlite_only
@@ -259,10 +261,13 @@ def test_secure_cookie_setting(ctx, demo):
 def test_rate_limit_per_address_counts_form_and_api_together(web, api, demo):
     # Different e-mails each time: only the per-address budget can stop these.
     codes = [
-        form_login(requests.Session(), web, email=f"x{i}@y.com", password="wrong").status_code for i in range(6)
+        form_login(requests.Session(), web, email=f"x{i}@y.com", password="wrong").status_code
+        for i in range(6)
     ]
     codes += [
-        requests.post(f"{api.base}/api/tokens", json={"email": f"z{i}@y.com", "password": "wrong"}).status_code
+        requests.post(
+            f"{api.base}/api/tokens", json={"email": f"z{i}@y.com", "password": "wrong"}
+        ).status_code
         for i in range(4)
     ]
     assert codes == [401] * 10
@@ -283,12 +288,14 @@ def test_account_backoff_slows_guessing_but_never_locks_out_for_good(web, demo, 
         ratelimit.check_login(redis_client, "10.9.8.7", ANALYST)
     # The wait is bounded and grows with failures.
     waits = [ratelimit.login_backoff_seconds(n) for n in range(0, 30)]
-    assert waits[:ratelimit.LOGIN_FREE_FAILURES] == [0] * ratelimit.LOGIN_FREE_FAILURES
+    assert waits[: ratelimit.LOGIN_FREE_FAILURES] == [0] * ratelimit.LOGIN_FREE_FAILURES
     assert waits == sorted(waits) and max(waits) == ratelimit.LOGIN_MAX_BACKOFF_SECONDS
     # After the wait, the owner gets in and the count is cleared.
     import time
 
-    ratelimit.check_login(redis_client, "10.0.0.1", ANALYST, now=time.time() + waits[ratelimit.LOGIN_FREE_FAILURES])
+    ratelimit.check_login(
+        redis_client, "10.0.0.1", ANALYST, now=time.time() + waits[ratelimit.LOGIN_FREE_FAILURES]
+    )
     redis_client.hset(ratelimit._account_key(ANALYST), "t", "0")
     assert form_login(requests.Session(), web).status_code == 302
     assert not redis_client.exists(ratelimit._account_key(ANALYST))

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal import auth
 from portal.demo.schema import TENANTS
 from portal.demo.showcase import DEMO_REPORTS, seed_demo_dashboards
+from portal.identity import auth
 from portal.models import Report, Tenant, User
 from portal.reports import ReportIn
 from portal.specs import QuerySpec

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from portal.catalog import DEMO_CATALOG, ColumnType
+from portal.data.catalog import DEMO_CATALOG, ColumnType
 
 # ---------------------------------------------------------------------------
 # Public configuration

@@ -4,7 +4,7 @@ The fact tables are built by :mod:`portal.demo.tickets`, :mod:`portal.demo.conve
 :mod:`portal.demo.maintenance` and :mod:`portal.demo.revenue` from the state of
 :class:`portal.demo.generator._Generator`; the dimensions by :mod:`portal.demo.dimensions`.
 
-:func:`generate_tables` yields the tables of :data:`portal.catalog.DEMO_CATALOG`
+:func:`generate_tables` yields the tables of :data:`portal.data.catalog.DEMO_CATALOG`
 plus the dimension tables that feed the UI filter pickers (``customers``,
 ``locations``, ``teams``, ``agents``, ``contracts``) as pandas chunks;
 :func:`load_warehouse` writes them into a DuckDB file, a PostgreSQL database
@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from portal.catalog import DEMO_CATALOG, ColumnType
+from portal.data.catalog import DEMO_CATALOG, ColumnType
 from portal.demo.conversations import conversation_frames
 from portal.demo.dimensions import dimension_frames
 from portal.demo.generator import (

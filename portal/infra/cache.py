@@ -11,8 +11,8 @@ import pyarrow as pa
 from redis import Redis
 from redis.exceptions import RedisError
 
+from portal.identity.scope import Scope
 from portal.infra.metrics import QUERY_CACHE
-from portal.scope import Scope
 
 log = logging.getLogger(__name__)
 

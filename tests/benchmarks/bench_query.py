@@ -27,13 +27,13 @@ import pandas as pd
 from redis import Redis
 from sqlalchemy import create_engine
 
-from portal.catalog import DEMO_CATALOG
+from portal.data.catalog import DEMO_CATALOG
+from portal.data.query import run_query
 from portal.demo.schema import DemoSize
 from portal.demo.warehouse import load_warehouse
+from portal.identity.scope import Scope
 from portal.infra.cache import QueryCache
 from portal.infra.redis_server import EmbeddedRedis
-from portal.query import run_query
-from portal.scope import Scope
 
 END = date(2026, 11, 1)
 NOW = datetime(2026, 11, 1)

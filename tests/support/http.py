@@ -10,8 +10,8 @@ import requests
 from tornado.httpserver import HTTPServer
 from tornado.web import Application
 
-from portal.api import routes
 from portal.infra.redis_server import free_port
+from portal.web.api import routes
 
 
 class ApiServer:

@@ -13,7 +13,7 @@ import pytest
 import requests
 from playwright.sync_api import Locator, Page, expect
 
-from portal.webauth import COOKIE
+from portal.web.webauth import COOKIE
 from tests.ui.conftest import form_sign_in, login
 
 pytestmark = [

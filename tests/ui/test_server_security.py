@@ -39,7 +39,7 @@ def route_patterns(tmp_path_factory) -> list[str]:
     """Every pattern the server registers (built in-process with the same code, never started)."""
     from portal.config import Settings
     from portal.context import build_context
-    from portal.server import make_server
+    from portal.web.server import make_server
 
     home = tmp_path_factory.mktemp("routes")
     ctx = build_context(Settings(home=home, redis_url="redis://127.0.0.1:1/0"))

@@ -5,10 +5,10 @@ from datetime import datetime
 import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
-from portal.catalog import DEMO_CATALOG
+from portal.data.catalog import DEMO_CATALOG
+from portal.data.query import compile_query, resolve_value
 from portal.errors import InvalidSpec, PermissionDenied
-from portal.query import compile_query, resolve_value
-from portal.scope import Scope
+from portal.identity.scope import Scope
 from tests.support.sql import compiled_sql, duck_dialect
 
 NOW = datetime(2026, 11, 25, 14, 37, 12)

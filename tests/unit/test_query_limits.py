@@ -10,12 +10,13 @@ from datetime import datetime
 
 import pytest
 
-from portal.catalog import DEMO_CATALOG
 from portal.dashboards import parse_time_range
+from portal.data.catalog import DEMO_CATALOG
+from portal.data.query import compile_query, run_query
+from portal.data.timewindows import parse_time_expr
 from portal.errors import InvalidSpec
+from portal.identity.scope import Scope
 from portal.infra.db import make_warehouse_engine
-from portal.query import compile_query, run_query
-from portal.scope import Scope
 from portal.specs import (
     MAX_COLUMNS,
     MAX_FILTER_VALUES,
@@ -31,7 +32,6 @@ from portal.specs import (
     QuerySpec,
     parse_spec,
 )
-from portal.timewindows import parse_time_expr
 
 NOW = datetime(2026, 11, 25, 14, 37)
 ACME = Scope.of("acme")
@@ -149,9 +149,9 @@ def test_runtime_params_that_are_not_utf8_are_refused(runtime, field):
 
 
 def test_request_json_walker_finds_surrogates_in_lists_and_dicts():
-    # The REST edge (portal.jsonsafe) checks whole bodies; specs check their own fields (above).
+    # The REST edge (portal.web.jsonsafe) checks whole bodies; specs check their own fields (above).
     from portal.errors import BadRequest
-    from portal.jsonsafe import check_value
+    from portal.web.jsonsafe import check_value
 
     check_value({"a": ["b", 1, None, {"c": "déjà vu ✓"}]}, "body")  # fine: real text, any language
     with pytest.raises(BadRequest) as e:

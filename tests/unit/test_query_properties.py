@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
-from portal.catalog import DEMO_CATALOG
+from portal.data.catalog import DEMO_CATALOG
+from portal.data.query import compile_query, fetch_frame
 from portal.errors import InvalidSpec
-from portal.query import compile_query, fetch_frame
-from portal.scope import Scope
+from portal.identity.scope import Scope
 
 DUCK_TYPES = {
     "int": "BIGINT",

@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
+from portal.identity.scope import Scope
 from portal.infra.cache import QueryCache, frame_from_bytes, frame_to_bytes
-from portal.scope import Scope
 
 
 def test_scope_narrow_and_key():

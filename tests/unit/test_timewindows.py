@@ -2,7 +2,7 @@ from datetime import datetime
 
 import pytest
 
-from portal.timewindows import anchor_time, parse_time_expr
+from portal.data.timewindows import anchor_time, parse_time_expr
 
 NOW = datetime(2026, 11, 25, 14, 37, 12)  # a Wednesday
 

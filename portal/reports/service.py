@@ -16,16 +16,16 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from portal import audit
-from portal.auth import user_scope
+from portal.data.query import compile_query
+from portal.data.warehouse import Warehouse
 from portal.errors import InvalidSpec, NotFound, PortalError
+from portal.identity import audit
+from portal.identity.auth import user_scope
+from portal.identity.permissions import authorize, can, visible_clause
+from portal.identity.scope import Scope
 from portal.infra.metrics import REPORT_EXECUTIONS
 from portal.models import Report, ReportExecution, User
-from portal.permissions import authorize, can, visible_clause
-from portal.query import compile_query
-from portal.scope import Scope
 from portal.specs import ChartSpec, ObjectScope, QuerySpec, parse_spec
-from portal.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 

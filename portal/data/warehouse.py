@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from portal.catalog import Catalog
+from portal.data.catalog import Catalog
+from portal.data.query import QueryEstimate, QueryResult, estimate_query, run_query
+from portal.identity.scope import Scope
 from portal.infra.cache import QueryCache
 from portal.infra.db import RunningQueries
 from portal.infra.metrics import QUERY_SECONDS
-from portal.query import QueryEstimate, QueryResult, estimate_query, run_query
-from portal.scope import Scope
 from portal.specs import QuerySpec
 
 

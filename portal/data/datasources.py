@@ -12,8 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from portal import audit
 from portal.errors import InvalidSpec, NotFound, PermissionDenied
+from portal.identity import audit
 from portal.infra.crypto import decrypt_json, encrypt_json
 from portal.models import DataSource, User
 from portal.specs import parse_spec

@@ -19,16 +19,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import ColumnElement, and_, delete, false, or_, select
 from sqlalchemy.orm import Session
 
-from portal import audit
-from portal.auth import group_ids, user_scope
-from portal.catalog import DEMO_CATALOG, Catalog
-from portal.drill import apply_filters, drill
+from portal.dashboards.drill import apply_filters, drill
+from portal.data.catalog import DEMO_CATALOG, Catalog
+from portal.data.query import compile_query
+from portal.data.timewindows import PLACEHOLDER_RE, parse_time_expr
+from portal.data.warehouse import Warehouse
 from portal.errors import InvalidSpec, NotFound, PortalError, unknown
+from portal.identity import audit
+from portal.identity.auth import group_ids, user_scope
+from portal.identity.permissions import authorize, can, granted_ids, visible_clause
+from portal.identity.scope import Scope
 from portal.models import Dashboard, Favorite, Membership, Permission, User, Widget, utcnow
-from portal.permissions import authorize, can, granted_ids, visible_clause
-from portal.query import compile_query
 from portal.reports import get_report
-from portal.scope import Scope
 from portal.specs import (
     ALIAS_RE,
     GLOBAL_FILTER_COLUMNS,
@@ -40,10 +42,8 @@ from portal.specs import (
     WidgetSpec,
     parse_spec,
 )
-from portal.timewindows import PLACEHOLDER_RE, parse_time_expr
 from portal.viz.cards import kpi_values
 from portal.viz.markdown import render_markdown
-from portal.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 

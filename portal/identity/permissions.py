@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 from sqlalchemy.orm import Session
 
-from portal.auth import group_ids
 from portal.errors import NotFound, PermissionDenied
+from portal.identity.auth import group_ids
 from portal.models import Membership, Permission, User
 
 ACTIONS_BY_ROLE: dict[str, frozenset[str]] = {

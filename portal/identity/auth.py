@@ -10,11 +10,11 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal import audit
 from portal.errors import AuthenticationFailed, Conflict, InvalidSpec, NotFound
+from portal.identity import audit
+from portal.identity.scope import Scope
 from portal.infra.crypto import hash_token, new_token
 from portal.models import ApiToken, Group, Membership, Tenant, User, WebSession
-from portal.scope import Scope
 
 _hasher = PasswordHasher()
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.catalog import Catalog
+from portal.data.catalog import Catalog
 from portal.errors import InvalidSpec
 from portal.specs import GLOBAL_FILTER_COLUMNS, DashboardFilters, DrillSpec, Filter, GroupBy, QuerySpec
 

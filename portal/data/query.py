@@ -43,10 +43,11 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import TypeEngine
 
-from portal.catalog import Catalog, Column, Source
+from portal.data.catalog import Catalog, Column, Source
+from portal.data.timewindows import ANCHORS, PLACEHOLDER_RE, parse_time_expr
 from portal.errors import InvalidSpec, PermissionDenied, unknown
+from portal.identity.scope import Scope
 from portal.infra.db import RunningQueries
-from portal.scope import Scope
 from portal.specs import (
     MAX_FILTER_VALUES,
     MAX_LIST_VALUES,
@@ -58,7 +59,6 @@ from portal.specs import (
     filter_value_count,
     parse_spec,
 )
-from portal.timewindows import ANCHORS, PLACEHOLDER_RE, parse_time_expr
 
 _SQL_TYPES: dict[str, TypeEngine[Any]] = {
     "int": Integer(),

@@ -24,16 +24,17 @@ from sqlalchemy.orm import Session
 from tornado.ioloop import IOLoop
 from tornado.web import HTTPError, RequestHandler
 
-from portal import audit, auth, dashboards, reports
+from portal import dashboards, reports
 from portal.context import AppContext
+from portal.data.exports import export_frame
 from portal.errors import AuthenticationFailed, BadRequest, InvalidSpec, NotFound, PortalError
-from portal.exports import export_frame
+from portal.identity import audit, auth
 from portal.infra import ratelimit
 from portal.infra.db import transaction
 from portal.infra.metrics import HTTP_REQUESTS
-from portal.jsonsafe import parse_json
 from portal.models import ApiToken, User
 from portal.specs import invalid_from_validation
+from portal.web.jsonsafe import parse_json
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,6 +1,6 @@
 """Browser sign-in for the Panel pages: a Bokeh auth provider on our users with a signed session cookie.
 
-The REST API authenticates with bearer tokens instead (see :mod:`portal.api`).
+The REST API authenticates with bearer tokens instead (see :mod:`portal.web.api`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from urllib.parse import unquote
 from bokeh.server.auth_provider import AuthProvider
 from tornado.web import HTTPError, RequestHandler
 
-from portal import auth
 from portal.context import AppContext
 from portal.errors import AuthenticationFailed, QuotaExceeded
+from portal.identity import auth
 from portal.infra import ratelimit
 from portal.infra.crypto import sign
 from portal.infra.db import transaction

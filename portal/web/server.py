@@ -13,12 +13,12 @@ from typing import Any
 from panel.io.server import ComponentResourceHandler
 from tornado.web import HTTPError
 
-from portal import httpsecurity
-from portal.api import routes
 from portal.config import Settings
 from portal.context import AppContext, build_context
 from portal.errors import AuthenticationFailed
-from portal.webauth import COOKIE, PortalAuthProvider
+from portal.web import httpsecurity
+from portal.web.api import routes
+from portal.web.webauth import COOKIE, PortalAuthProvider
 
 log = logging.getLogger(__name__)
 
