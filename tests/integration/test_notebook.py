@@ -14,7 +14,7 @@ from portal.identity import auth
 from portal.infra.db import transaction
 from portal.models import User
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01-quickstart.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "01-quickstart.ipynb"
 
 
 @pytest.mark.parametrize("metadata_url", ["sqlite"], indirect=True)

@@ -1,0 +1,1 @@
+"""Integration tests: real PostgreSQL, Redis, DuckDB and servers started by the fixtures."""
