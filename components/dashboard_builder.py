@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import logging
 from typing import Any
@@ -12,12 +13,13 @@ from panel.layout.gridstack import GridStack
 
 from components.session import alert, escaped_options, notify_error, run
 from components.widget_editor import WidgetEditor
-from components.widget_view import render_widget
+from components.widget_view import render_result
 from portal import dashboards
 from portal.context import AppContext
-from portal.identity import auth
-from portal.identity.permissions import can
-from portal.specs import DashboardFilters, WidgetSpec, parse_spec
+from portal.dashboards import DashboardView, WidgetResult
+from portal.errors import PortalError
+from portal.identity.principal import Principal
+from portal.specs import DashboardFilters, WidgetSpec
 
 log = logging.getLogger(__name__)
 ROW_HEIGHT = 90
@@ -51,70 +53,94 @@ class DashboardBuilder(pn.viewable.Viewer):
         self.header = pn.pane.HTML("", sizing_mode="stretch_width")
         self._ids: dict[str, int] = {}
         self._periodic: list[Any] = []
-        self.layout: dict[str, Any] | None = None
+        self._moved: dict[int, dict[str, int]] = {}
+        self.view: DashboardView | None = None
         self.can_edit = False
-        if self._load_layout():
-            self._load_filter_options()
-            self._apply_saved_filters()
+        if self._open():
             self.param.watch(
-                lambda *_: self._render(), ["time_range", "customer", "location", "team", "drill_path"]
+                lambda *_: self._reload(), ["time_range", "customer", "location", "team", "drill_path"]
             )
             self.param.watch(lambda *_: self._render(), "edit_mode")
             self._render()
 
     # -- loading -----------------------------------------------------------------
-    def _load_layout(self) -> bool:
-        def load(s: Any, u: Any) -> tuple[dict[str, Any], bool]:
-            d = dashboards.get_dashboard(s, u, self.dashboard_id)
-            return dashboards.dashboard_to_dict(d, widgets=dashboards.list_widgets(s, u, d.id)), can(
-                s, u, "edit", d
-            )
+    def _open(self) -> bool:
+        """First load: the dashboard with its saved filters, every widget's data and the filter
+        choices, in one transaction."""
+
+        def load(s: Any, p: Principal) -> tuple[DashboardView, dict[str, list[str]]]:
+            view = dashboards.load_dashboard(s, p, self.ctx.warehouse, self.dashboard_id)
+            return view, self._filter_options(p)
 
         out = run(self.ctx, load)
         if out is None:
             self.grid_area.objects = [alert(f"Dashboard {self.dashboard_id} was not found.", "danger")]
             return False
-        self.layout, self.can_edit = out
-        f = DashboardFilters.model_validate(self.layout.get("filters") or {})
+        view, options = out
+        self._show(view)
+        saved = view.filters
         # Per session: a saved window that is no preset becomes an extra choice of this session only.
         self.presets = dict(TIME_PRESETS)
-        preset = next((k for k, v in self.presets.items() if v == (f.time_range or "")), None)
-        if preset is None and f.time_range:
-            self.presets[f"Saved: {f.time_range}"] = f.time_range
+        preset = next((k for k, v in self.presets.items() if v == (saved.time_range or "")), None)
+        if preset is None and saved.time_range:
+            self.presets[f"Saved: {saved.time_range}"] = saved.time_range
             self.param.time_range.objects = list(self.presets)
-            preset = f"Saved: {f.time_range}"
+            preset = f"Saved: {saved.time_range}"
         self.time_range = preset or "All time"
-        self.header.object = (
-            f'<h2 style="margin:0">{html.escape(self.layout["name"])}</h2>'
-            f'<div style="color:#64748b">{html.escape(self.layout.get("description") or "")}</div>'
-        )
-        return True
-
-    def _load_filter_options(self) -> None:
-        def options(s: Any, u: Any) -> dict[str, list[str]]:
-            scope = auth.user_scope(s, u)
-            out: dict[str, list[str]] = {}
-            for kind, col in (
-                ("customer", "customer_name"),
-                ("location", "location_name"),
-                ("team", "team_name"),
-            ):
-                spec = {
-                    "source": "tickets",
-                    "group_by": [col],
-                    "metrics": [{"agg": "count", "as": "n"}],
-                    "limit": 2000,
-                }
-                out[kind] = [str(v) for v in self.ctx.warehouse.run(spec, scope).frame[col].dropna()]
-            return out
-
-        for kind, values in (run(self.ctx, options) or {}).items():
+        for kind, values in options.items():
             # Labels are escaped: the multi-choice shows them as HTML (values may be any text).
             self.param[kind].objects = escaped_options(values)
+        self._apply_saved_filters(saved)
+        return True
 
-    def _apply_saved_filters(self) -> None:
+    def _reload(self) -> None:
+        """The whole dashboard again (filters, drill-down, refresh, a widget added or removed):
+        one transaction, one authorization, one scope."""
+        paths: dict[int, list[tuple[str, Any]]] = {}
+        for wid, col, value in self.drill_path:
+            paths.setdefault(wid, []).append((col, value))
+        view = run(
+            self.ctx,
+            lambda s, p: dashboards.load_dashboard(
+                s,
+                p,
+                self.ctx.warehouse,
+                self.dashboard_id,
+                filters=self.filters(),
+                drill_paths=paths,
+                record_view=False,
+            ),
+        )
+        if view is not None:
+            self._show(view)
+            self._render()
+
+    def _show(self, view: DashboardView) -> None:
+        self.view, self.can_edit, self._moved = view, view.can_edit, {}
+        d = view.dashboard
+        self.header.object = (
+            f'<h2 style="margin:0">{html.escape(d.name)}</h2>'
+            f'<div style="color:#64748b">{html.escape(d.description or "")}</div>'
+        )
+
+    def _filter_options(self, principal: Principal) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for kind, col in (
+            ("customer", "customer_name"),
+            ("location", "location_name"),
+            ("team", "team_name"),
+        ):
+            spec = {
+                "source": "tickets",
+                "group_by": [col],
+                "metrics": [{"agg": "count", "as": "n"}],
+                "limit": 2000,
+            }
+            out[kind] = [str(v) for v in self.ctx.warehouse.run(spec, principal.scope).frame[col].dropna()]
+        return out
+
+    def _apply_saved_filters(self, saved: DashboardFilters) -> None:
         """Select the dashboard's saved customer / location / team filters (its defaults)."""
-        saved = DashboardFilters.model_validate((self.layout or {}).get("filters") or {})
         for kind in ("customer", "location", "team"):
             values = [str(v) for v in getattr(saved, kind)]
             if not values:
@@ -137,26 +163,25 @@ class DashboardBuilder(pn.viewable.Viewer):
     def _widget_path(self, widget_id: int) -> list[tuple[str, Any]]:
         return [(c, v) for w, c, v in self.drill_path if w == widget_id]
 
-    def _tile(self, w: dict[str, Any]) -> pn.viewable.Viewable:
-        spec = parse_spec(WidgetSpec, w["spec"])
-        wid = int(w["id"])
+    def _position(self, r: WidgetResult) -> dict[str, int]:
+        return self._moved.get(r.widget.id) or dict(r.widget.position or {})
 
-        def load(s: Any, u: Any) -> dict[str, Any]:
-            return dashboards.widget_data(
-                s,
-                u,
-                self.ctx.warehouse,
-                self.dashboard_id,
-                wid,
-                filters=self.filters(),
-                drill_path=self._widget_path(wid) or None,
-            )
-
-        data = None if spec.type == "text" else (run(self.ctx, load) or {"error": "could not load data"})
-        shown = parse_spec(WidgetSpec, data["widget"]["spec"]) if data and data.get("widget") else spec
-        on_tap = (lambda value, w=wid, s=shown: self._tapped(w, s, value)) if spec.drilldown else None
-        body = render_widget(shown, data, on_tap=on_tap)
-        title = html.escape(w.get("title") or spec.title or "")
+    def _tile(self, r: WidgetResult) -> pn.viewable.Viewable:
+        wid = r.widget.id
+        stored = r.stored
+        if stored is None:  # the widget failed to load: its saved spec may still say what it was
+            try:
+                stored = dashboards.widget_spec(r.widget)
+            except PortalError as exc:
+                r = dataclasses.replace(r, error=exc.message)
+        shown = r.spec or stored
+        if shown is None:
+            body: pn.viewable.Viewable = alert(r.error or "This widget cannot be shown.", "danger")
+        else:
+            drillable = stored is not None and stored.drilldown is not None
+            on_tap = (lambda value, w=wid, s=shown: self._tapped(w, s, value)) if drillable else None
+            body = render_result(shown, r, on_tap=on_tap)
+        title = html.escape(r.widget.title or (stored.title if stored else "") or "")
         head: list[Any] = [
             pn.pane.HTML(
                 f'<div class="widget-title" style="font-weight:600;color:#1e293b">{title}</div>',
@@ -179,7 +204,7 @@ class DashboardBuilder(pn.viewable.Viewer):
             pn.Row(*head, sizing_mode="stretch_width", height=32),
             body,
             sizing_mode="stretch_both",
-            css_classes=["cbi-widget", f"cbi-widget-{spec.viz}"],
+            css_classes=["cbi-widget", f"cbi-widget-{r.widget.viz}"],
             styles={
                 "background": "white",
                 "border-radius": "8px",
@@ -189,13 +214,12 @@ class DashboardBuilder(pn.viewable.Viewer):
         )
 
     def _render(self) -> None:
-        if self.layout is None:
+        if self.view is None:
             return
         widgets = sorted(
-            self.layout.get("widgets", []),
-            key=lambda w: (w["position"].get("y", 0), w["position"].get("x", 0)),
+            self.view.widgets, key=lambda r: (self._position(r).get("y", 0), self._position(r).get("x", 0))
         )
-        rows = max([w["position"].get("y", 0) + w["position"].get("h", 3) for w in widgets] or [4])
+        rows = max([self._position(r).get("y", 0) + self._position(r).get("h", 3) for r in widgets] or [4])
         if self.edit_mode:
             # GridStack's row count is also its maximum: leave room to drag and resize downwards.
             rows += EDIT_SPARE_ROWS
@@ -210,11 +234,11 @@ class DashboardBuilder(pn.viewable.Viewer):
             css_classes=["cbi-grid"],
         )
         self._ids = {}
-        for w in widgets:
-            p = w["position"]
-            tile = self._tile(w)
+        for r in widgets:
+            p = self._position(r)
+            tile = self._tile(r)
             grid[p["y"] : p["y"] + p["h"], p["x"] : p["x"] + p["w"]] = tile
-            self._ids[str(id(tile))] = int(w["id"])
+            self._ids[str(id(tile))] = r.widget.id
         if self.edit_mode:
             grid.param.watch(self._layout_changed, "state")
         # The grid's own box has a fixed height: otherwise Panel turns the enclosing columns into
@@ -251,16 +275,16 @@ class DashboardBuilder(pn.viewable.Viewer):
             top,
         ]
 
-    def _schedule_refreshes(self, widgets: list[dict[str, Any]]) -> None:
+    def _schedule_refreshes(self, widgets: list[WidgetResult]) -> None:
         for cb in self._periodic:
             cb.stop()
         self._periodic = []
         if pn.state.curdoc is None:
             return
-        for w in widgets:
-            sec = w["spec"].get("refresh_interval_sec")
-            if sec:
-                self._periodic.append(pn.state.add_periodic_callback(self._render, period=int(sec) * 1000))
+        # One refresh for the dashboard, at the shortest interval any widget asks for.
+        periods = [r.widget.refresh_interval_sec for r in widgets if r.widget.refresh_interval_sec]
+        if periods:
+            self._periodic.append(pn.state.add_periodic_callback(self._reload, period=min(periods) * 1000))
 
     # -- interaction (thin callbacks) ------------------------------------------------
     def _tapped(self, widget_id: int, spec: WidgetSpec, value: Any) -> None:
@@ -291,29 +315,23 @@ class DashboardBuilder(pn.viewable.Viewer):
                 }
         if (
             positions
-            and run(self.ctx, lambda s, u: dashboards.save_layout(s, u, self.dashboard_id, positions))
+            and run(self.ctx, lambda s, p: dashboards.save_layout(s, p, self.dashboard_id, positions))
             is not None
         ):
-            for w in (self.layout or {}).get("widgets", []):
-                if int(w["id"]) in positions:
-                    w["position"] = positions[int(w["id"])]
+            self._moved.update(positions)
 
     def _remove(self, widget_id: int) -> None:
         if (
-            run(self.ctx, lambda s, u: dashboards.delete_widget(s, u, widget_id), success="Widget removed")
+            run(self.ctx, lambda s, p: dashboards.delete_widget(s, p, widget_id), success="Widget removed")
             is not None
         ):
-            self._load_layout()
-            self._render()
+            self._reload()
 
     def _open_editor(self, *_: Any) -> None:
-        def scope(s: Any, u: Any) -> Any:
-            return auth.user_scope(s, u)
-
-        sc = run(self.ctx, scope)
-        if sc is None:
+        sc = run(self.ctx, lambda s, p: p.scope)
+        if sc is None or self.view is None:
             return
-        named = (self.layout or {}).get("queries") or {}
+        named = dashboards.named_queries(self.view.dashboard)
         self.editor_area.objects = [
             pn.Card(
                 WidgetEditor(
@@ -332,24 +350,23 @@ class DashboardBuilder(pn.viewable.Viewer):
     def _add(self, spec: dict[str, Any]) -> None:
         added = run(
             self.ctx,
-            lambda s, u: dashboards.add_widget(s, u, self.dashboard_id, spec, None),
+            lambda s, p: dashboards.add_widget(s, p, self.dashboard_id, spec, None),
             success="Widget added",
         )
         if added is not None:
             self.editor_area.objects = []
-            self._load_layout()
-            self._render()
+            self._reload()
 
     def _save_filters(self, *_: Any) -> None:
         f = self.filters().model_dump(mode="json")
         run(
             self.ctx,
-            lambda s, u: dashboards.update_dashboard(s, u, self.dashboard_id, {"filters": f}),
+            lambda s, p: dashboards.update_dashboard(s, p, self.dashboard_id, {"filters": f}),
             success="Filters saved as the dashboard's default",
         )
 
     def __panel__(self) -> pn.viewable.Viewable:
-        if self.layout is None:
+        if self.view is None:
             return self.grid_area
         bar: list[Any] = [
             pn.widgets.Select.from_param(self.param.time_range, name="Time", width=160),

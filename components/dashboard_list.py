@@ -11,6 +11,7 @@ import param
 from components.session import escape_md, run
 from portal import dashboards
 from portal.context import AppContext
+from portal.identity.principal import Principal
 
 GROUPS = {"Mine": "mine", "My team": "team", "Public": "public", "Favorites": "favorites"}
 
@@ -42,7 +43,7 @@ class DashboardList(pn.viewable.Viewer):
             return
         d = run(
             self.ctx,
-            lambda s, u: dashboards.create_dashboard(s, u, {"name": name}).id,
+            lambda s, p: dashboards.create_dashboard(s, p, {"name": name}).id,
             success=f"Created {name}",
         )
         if d is not None:
@@ -52,9 +53,9 @@ class DashboardList(pn.viewable.Viewer):
 
     def _act(self, action: str, dashboard_id: int) -> None:
         fns = {
-            "duplicate": (lambda s, u: dashboards.duplicate_dashboard(s, u, dashboard_id), "Duplicated"),
-            "delete": (lambda s, u: dashboards.delete_dashboard(s, u, dashboard_id), "Deleted"),
-            "favorite": (lambda s, u: dashboards.toggle_favorite(s, u, dashboard_id), None),
+            "duplicate": (lambda s, p: dashboards.duplicate_dashboard(s, p, dashboard_id), "Duplicated"),
+            "delete": (lambda s, p: dashboards.delete_dashboard(s, p, dashboard_id), "Deleted"),
+            "favorite": (lambda s, p: dashboards.toggle_favorite(s, p, dashboard_id), None),
         }
         fn, msg = fns[action]
         run(self.ctx, fn, success=msg)
@@ -62,13 +63,14 @@ class DashboardList(pn.viewable.Viewer):
 
     # -- rendering --------------------------------------------------------------
     def _reload(self) -> None:
-        def load(s: Any, u: Any) -> list[dict[str, Any]]:
-            rows = dashboards.list_dashboards(s, u, group=GROUPS[self.group], search=self.search or None)
+        def load(s: Any, p: Principal) -> list[dict[str, Any]]:
+            rows = dashboards.list_dashboards(s, p, group=GROUPS[self.group], search=self.search or None)
+            favorites = dashboards.favorite_ids(s, p)
             out = []
             for d in rows:
                 item = dashboards.dashboard_to_dict(d)
-                item["favorite"] = dashboards.is_favorite(s, u, d.id)
-                item["mine"] = d.owner_id == u.id or u.is_admin
+                item["favorite"] = d.id in favorites
+                item["mine"] = (p.user_id is not None and d.owner_id == p.user_id) or p.is_admin
                 out.append(item)
             return out
 

@@ -16,7 +16,7 @@ from portal import reports
 from portal.context import AppContext
 from portal.data.exports import export_frame
 from portal.errors import PortalError
-from portal.identity import auth
+from portal.identity.principal import Principal
 from portal.specs import VIZ_TYPES, ChartSpec, QuerySpec, parse_spec
 from portal.viz import charts
 
@@ -46,7 +46,7 @@ class ReportBuilder(pn.viewable.Viewer):
     def __init__(self, ctx: AppContext, report_id: int | None = None, **params: Any) -> None:
         self.ctx = ctx
         super().__init__(**params)
-        scope = run(ctx, lambda s, u: auth.user_scope(s, u))
+        scope = run(ctx, lambda s, p: p.scope)
         initial = None
         self.viz_specs: list[dict[str, Any]] = []
         #: Id asked for in the address that the user cannot open (missing, other tenant, not visible).
@@ -54,7 +54,7 @@ class ReportBuilder(pn.viewable.Viewer):
         if report_id is not None and not 0 < report_id < 2**62:
             self.missing = report_id  # no row has such an id (and the database would refuse it)
         elif report_id is not None:
-            loaded = run(ctx, lambda s, u: reports.report_to_dict(reports.get_report(s, u, report_id)))
+            loaded = run(ctx, lambda s, p: reports.report_to_dict(reports.get_report(s, p, report_id)))
             if not loaded:
                 self.missing = report_id
             else:
@@ -194,10 +194,10 @@ class ReportBuilder(pn.viewable.Viewer):
             "published": True,
         }
 
-        def save(s: Any, u: Any) -> int:
+        def save(s: Any, p: Principal) -> int:
             if self.report_id is None:
-                return reports.create_report(s, u, data, self.ctx.warehouse).id
-            return reports.update_report(s, u, self.report_id, data, self.ctx.warehouse).id
+                return reports.create_report(s, p, data, self.ctx.warehouse).id
+            return reports.update_report(s, p, self.report_id, data, self.ctx.warehouse).id
 
         rid = run(self.ctx, save, success=f"Saved report “{data['name']}”")
         if rid is not None:

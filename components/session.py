@@ -14,9 +14,8 @@ from sqlalchemy.orm import Session
 from portal.context import AppContext
 from portal.errors import AuthenticationFailed, PortalError
 from portal.identity import auth
-from portal.infra.db import transaction
-from portal.models import User
-from portal.web.webauth import REQUEST_LOGOUT_TOKEN, REQUEST_SESSION, REQUEST_USER
+from portal.identity.auth import REQUEST_LOGOUT_TOKEN, REQUEST_SESSION, REQUEST_USER
+from portal.identity.principal import Identify, Principal, principal_for_user, principal_transaction
 
 T = TypeVar("T")
 
@@ -45,22 +44,28 @@ def logout_token() -> str:
     return str(getattr(_request(), REQUEST_LOGOUT_TOKEN, "") or "")
 
 
+def _signed_in(uid: int, sid: int) -> Identify:
+    def identify(session: Session) -> Principal:
+        live = auth.live_web_session(session, sid)
+        if live is None or live[0].id != uid:
+            raise AuthenticationFailed("your session has ended; sign in again")
+        return principal_for_user(session, live[0])
+
+    return identify
+
+
 @contextmanager
-def user_session(ctx: AppContext) -> Iterator[tuple[Session, User]]:
-    """A transaction and the signed-in user, loaded in it.
+def user_session(ctx: AppContext) -> Iterator[tuple[Session, Principal]]:
+    """A transaction and the signed-in user's principal, identified in it.
 
     The web session is checked on every call, so signing out (in any tab), a
     password change or disabling the account stops an open page at once.
     """
-    uid, sid = current_identity()
-    with transaction(ctx.sessions) as session:
-        live = auth.live_web_session(session, sid)
-        if live is None or live[0].id != uid:
-            raise AuthenticationFailed("your session has ended; sign in again")
-        yield session, live[0]
+    with principal_transaction(ctx.sessions, _signed_in(*current_identity())) as (session, principal):
+        yield session, principal
 
 
-def run(ctx: AppContext, fn: Callable[[Session, User], T], *, success: str | None = None) -> T | None:
+def run(ctx: AppContext, fn: Callable[[Session, Principal], T], *, success: str | None = None) -> T | None:
     """Run a service call for the signed-in user; errors become a visible notification, never a traceback."""
     try:
         with user_session(ctx) as (session, user):

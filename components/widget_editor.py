@@ -184,14 +184,14 @@ class WidgetEditor(pn.viewable.Viewer):
         if ws is None:
             self.preview.objects = []
             return
-        data: dict[str, Any] | None = None
+        frame, error = None, None
         q = self._query()
         if ws.type != "text" and q is not None:
             try:
-                data = {"frame": self.warehouse.run(q, self.scope).frame}
+                frame = self.warehouse.run(q, self.scope).frame
             except PortalError as exc:
-                data = {"error": exc.message}
-        self.preview.objects = [render_widget(ws, data)]
+                error = exc.message
+        self.preview.objects = [render_widget(ws, frame, error=error)]
 
     def _save(self) -> None:
         ws = self._validated()

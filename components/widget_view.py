@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -13,43 +12,30 @@ import panel as pn
 from bokeh.models import ColumnDataSource
 
 from components.session import alert
+from portal.dashboards.data import KpiResult, WidgetResult, kpi_result
 from portal.errors import PortalError
 from portal.specs import TableSpec, WidgetSpec
 from portal.viz import cards, charts
 from portal.viz.markdown import render_markdown
 
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 log = logging.getLogger(__name__)
 STATUS_COLORS = {"good": "#15803d", "warn": "#b45309", "bad": "#b91c1c", "none": "#475569"}
 ARROWS = {"up": "▲", "down": "▼", "flat": "■"}
 
 
-def frame_of(data: dict[str, Any]) -> pd.DataFrame:
-    """The result frame of a widget-data payload (ISO date strings back to timestamps)."""
-    if isinstance(data.get("frame"), pd.DataFrame):
-        return data["frame"]
-    df = pd.DataFrame(data.get("rows", []), columns=data.get("columns", []))
-    for c in df.columns:
-        values = df[c].dropna()
-        if (
-            (pd.api.types.is_object_dtype(df[c]) or pd.api.types.is_string_dtype(df[c]))
-            and len(values)
-            and isinstance(values.iloc[0], str)
-            and _ISO.match(values.iloc[0])
-        ):
-            parsed = pd.to_datetime(df[c], errors="coerce")
-            if parsed.notna().sum() == len(values):
-                df[c] = parsed
-    return df
-
-
 def render_widget(
     spec: WidgetSpec,
-    data: dict[str, Any] | None,
+    frame: pd.DataFrame | None = None,
     *,
+    kpi: KpiResult | None = None,
+    error: str | None = None,
     on_tap: Callable[[Any], None] | None = None,
 ) -> pn.viewable.Viewable:
-    """A Panel object for a widget (errors become an inline alert, not an exception)."""
+    """A Panel object for a widget's result (errors become an inline alert, not an exception).
+
+    ``frame`` is the result (None: still loading); ``kpi`` the card's numbers when the
+    service computed them (with the previous period), else they come from ``frame``.
+    """
     try:
         if spec.type == "text":
             return pn.pane.HTML(
@@ -58,17 +44,16 @@ def render_widget(
                 styles={"overflow": "auto"},
                 css_classes=["cbi-text"],
             )
-        if data is None:
+        if error:
+            return alert(error, "danger", sizing_mode="stretch_width")
+        if frame is None:
             return pn.indicators.LoadingSpinner(value=True, size=30)
-        if data.get("error"):
-            return alert(data["error"], "danger", sizing_mode="stretch_width")
-        df = frame_of(data)
         if spec.type == "chart" and spec.chart is not None:
-            return _chart(spec, df, on_tap)
+            return _chart(spec, frame, on_tap)
         if spec.type == "table":
-            return _table(spec, df)
+            return _table(spec, frame)
         if spec.type == "kpi" and spec.kpi is not None:
-            return _kpi(spec, df, data.get("previous"))
+            return _kpi(spec, frame, kpi)
     except PortalError as exc:
         return alert(exc.message, "warning", sizing_mode="stretch_width")
     except Exception:
@@ -76,6 +61,13 @@ def render_widget(
         log.exception("cannot render widget %r", spec.title)
         return alert("This widget cannot be shown.", "warning", sizing_mode="stretch_width")
     return alert(f"cannot show a {spec.type} widget", "warning")
+
+
+def render_result(
+    spec: WidgetSpec, result: WidgetResult, *, on_tap: Callable[[Any], None] | None = None
+) -> pn.viewable.Viewable:
+    """A widget's :class:`~portal.dashboards.data.WidgetResult` as shown on a dashboard tile."""
+    return render_widget(spec, result.frame, kpi=result.kpi, error=result.error, on_tap=on_tap)
 
 
 def _chart(spec: WidgetSpec, df: pd.DataFrame, on_tap: Callable[[Any], None] | None) -> pn.viewable.Viewable:
@@ -131,13 +123,12 @@ def _table(spec: WidgetSpec, df: pd.DataFrame) -> pn.viewable.Viewable:
     return table
 
 
-def _kpi(spec: WidgetSpec, df: pd.DataFrame, previous: Any) -> pn.viewable.Viewable:
+def _kpi(spec: WidgetSpec, df: pd.DataFrame, kpi: KpiResult | None) -> pn.viewable.Viewable:
     k = spec.kpi
     assert k is not None
     if k.value not in df.columns:
         raise PortalError(f"kpi.value: the query has no column {k.value!r}", field="kpi.value")
-    current = float(df[k.value].iloc[0]) if len(df) and pd.notna(df[k.value].iloc[0]) else None
-    v = cards.kpi_values(current, float(previous) if previous is not None else None, k)
+    v = (kpi or kpi_result(k, df)).shown
     color = STATUS_COLORS.get(v.status, "#475569")
     parts = [
         f'<div class="kpi-value" style="font-size:34px;font-weight:700;color:{color}">{html.escape(v.text)}</div>'

@@ -21,8 +21,8 @@ def create_page(ctx: AppContext) -> BaseTemplate:
         body = pn.pane.Alert(
             "Open a dashboard from the home page (the address needs ?id=<number>).", alert_type="warning"
         )
-    with user_session(ctx) as (_, user):
-        who = f"{user.name} ({user.email})"
+    with user_session(ctx) as (_, principal):
+        who = principal.label
     return pn.template.FastListTemplate(
         title="Conductor BI", header=[header_links("", who)], main=[body], accent="#0b5cad"
     )

@@ -12,8 +12,8 @@ from portal.context import AppContext
 
 def create_page(ctx: AppContext) -> BaseTemplate:
     """Build the page for one browser session."""
-    with user_session(ctx) as (_, user):
-        who = f"{user.name} ({user.email})"
+    with user_session(ctx) as (_, principal):
+        who = principal.label
     return pn.template.FastListTemplate(
         title="Conductor BI",
         header=[header_links("Dashboards", who)],

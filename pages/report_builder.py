@@ -14,8 +14,8 @@ def create_page(ctx: AppContext) -> BaseTemplate:
     """Build the page for one browser session."""
     raw = (pn.state.session_args.get("id") or [b""])[0].decode()
     body = ReportBuilder(ctx, int(raw) if raw.isascii() and raw.isdigit() else None)
-    with user_session(ctx) as (_, user):
-        who = f"{user.name} ({user.email})"
+    with user_session(ctx) as (_, principal):
+        who = principal.label
     return pn.template.FastListTemplate(
         title="Conductor BI", header=[header_links("Report builder", who)], main=[body], accent="#0b5cad"
     )

@@ -1,19 +1,21 @@
-"""Conductor BI core. In a notebook: ``import portal; conn = portal.connect(token=...)``."""
+"""Conductor BI core. In a notebook: ``import portal; conn = portal.connect(url, token=...)``."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Connection", "Query", "QuerySpec", "connect"]
+__all__ = ["BaseConnection", "Connection", "HttpConnection", "Query", "QuerySpec", "connect"]
 
 if TYPE_CHECKING:
-    from portal.client import Connection, Query, connect
+    from portal.client import BaseConnection, Connection, HttpConnection, Query, connect
     from portal.specs import QuerySpec
+
+_CLIENT = ("BaseConnection", "Connection", "HttpConnection", "Query", "connect")
 
 
 def __getattr__(name: str) -> Any:
     # Lazy, so `import portal.config` in a worker does not pull pandas and SQLAlchemy.
-    if name in ("Connection", "Query", "connect"):
+    if name in _CLIENT:
         from portal import client
 
         return getattr(client, name)

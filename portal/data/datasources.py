@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from portal.errors import InvalidSpec, NotFound, PermissionDenied
 from portal.identity import audit
+from portal.identity.principal import Principal
 from portal.infra.crypto import decrypt_json, encrypt_json
-from portal.models import DataSource, User
+from portal.models import DataSource
 from portal.specs import parse_spec
 
 
@@ -30,16 +31,16 @@ class DataSourceIn(BaseModel):
     credentials: dict[str, str] = Field(default_factory=dict)
 
 
-def _require_admin(user: User) -> None:
-    if not user.is_admin:
+def _require_admin(principal: Principal) -> None:
+    if not principal.is_admin:
         raise PermissionDenied("only tenant admins manage data sources")
 
 
 def create_data_source(
-    session: Session, user: User, data: DataSourceIn | dict[str, Any], secret_key: str
+    session: Session, principal: Principal, data: DataSourceIn | dict[str, Any], secret_key: str
 ) -> DataSource:
     """Register a data source; credentials are stored encrypted, never in ``config_json``."""
-    _require_admin(user)
+    _require_admin(principal)
     d = parse_spec(DataSourceIn, data)
     if d.kind == "sql":
         url = d.config.get("url")
@@ -54,28 +55,28 @@ def create_data_source(
                 "config.url: put the password in credentials.password, not in the URL", field="config.url"
             )
     if session.scalar(
-        select(DataSource.id).where(DataSource.tenant_id == user.tenant_id, DataSource.name == d.name)
+        select(DataSource.id).where(DataSource.tenant_id == principal.tenant_id, DataSource.name == d.name)
     ):
         raise InvalidSpec(f"name: a data source called {d.name!r} exists", field="name")
     ds = DataSource(
-        tenant_id=user.tenant_id,
+        tenant_id=principal.tenant_id,
         name=d.name,
         kind=d.kind,
         config_json=d.config,
-        owner_id=user.id,
+        owner_id=principal.require_user("own data sources"),
         credentials_encrypted=encrypt_json(secret_key, d.credentials) if d.credentials else None,
     )
     session.add(ds)
     session.flush()
-    audit.record(session, user, "create", ds, details={"name": ds.name, "kind": ds.kind})
+    audit.record(session, principal, "create", ds, details={"name": ds.name, "kind": ds.kind})
     return ds
 
 
-def get_data_source(session: Session, user: User, source_id: int) -> DataSource:
+def get_data_source(session: Session, principal: Principal, source_id: int) -> DataSource:
     """A data source of the user's tenant (admins only)."""
-    _require_admin(user)
+    _require_admin(principal)
     ds = session.get(DataSource, source_id)
-    if ds is None or ds.tenant_id != user.tenant_id:
+    if ds is None or ds.tenant_id != principal.tenant_id:
         raise NotFound(f"data source {source_id} not found")
     return ds
 
@@ -91,9 +92,11 @@ def sql_url(ds: DataSource, secret_key: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def test_connection(session: Session, user: User, source_id: int, secret_key: str) -> dict[str, Any]:
+def test_connection(
+    session: Session, principal: Principal, source_id: int, secret_key: str
+) -> dict[str, Any]:
     """Try to connect (sql sources) and record the outcome in the source's sync history."""
-    ds = get_data_source(session, user, source_id)
+    ds = get_data_source(session, principal, source_id)
     if ds.kind != "sql":
         raise InvalidSpec(f"kind: connection tests apply to sql sources, not {ds.kind}", field="kind")
     t0 = time.perf_counter()

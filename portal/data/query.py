@@ -2,27 +2,23 @@
 
 ``compile_query`` is pure: every identifier comes from the catalog (an
 allow-list), every value is a bound parameter, and the caller's scope is
-always injected as row filters. ``run_query`` executes with a Redis cache
-keyed by the compiled statement **and** the scope.
+always injected as row filters. :mod:`portal.data.execute` runs the result
+(``run_query``, with a Redis cache keyed by the compiled statement **and** the scope).
 """
 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import (
     Boolean,
     ColumnElement,
     Date,
     DateTime,
-    Engine,
     Float,
     Integer,
     Select,
@@ -39,15 +35,13 @@ from sqlalchemy import (
     select,
     table,
 )
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import TypeEngine
 
 from portal.data.catalog import Catalog, Column, Source
-from portal.data.timewindows import ANCHORS, PLACEHOLDER_RE, parse_time_expr
+from portal.data.sqlfunctions import PARTS, percentile, time_bucket
+from portal.data.timewindows import ANCHORS, PLACEHOLDER_RE, now_minute, parse_time_expr
 from portal.errors import InvalidSpec, PermissionDenied, unknown
 from portal.identity.scope import Scope
-from portal.infra.db import RunningQueries
 from portal.specs import (
     MAX_FILTER_VALUES,
     MAX_LIST_VALUES,
@@ -69,103 +63,13 @@ _SQL_TYPES: dict[str, TypeEngine[Any]] = {
     "date": Date(),
 }
 
-# Fixed vocabularies rendered into SQL text: bucket names come from the spec's
-# Literal type and are mapped through these dicts, never copied from input.
-_TRUNC = {
-    "hour": "hour",
-    "day": "day",
-    "week": "week",
-    "month": "month",
-    "quarter": "quarter",
-    "year": "year",
-}
-_PART = {"hour_of_day": "hour", "day_of_week": "dow", "month_of_year": "month"}
-_SQLITE_TRUNC = {
-    "hour": "%Y-%m-%d %H:00:00",
-    "day": "%Y-%m-%d 00:00:00",
-    "month": "%Y-%m-01 00:00:00",
-    "year": "%Y-01-01 00:00:00",
-}
 
-
-# --------------------------------------------------------------------------- SQL constructs
-class time_bucket(FunctionElement[datetime]):
-    """``date_trunc(<unit>, col)`` with the unit rendered per dialect."""
-
-    inherit_cache = True
-    name = "time_bucket"
-    type = DateTime()
-
-    def __init__(self, unit: str, col: ColumnElement[Any]) -> None:
-        self.unit = _TRUNC[unit]
-        super().__init__(col)
-
-
-@compiles(time_bucket)
-def _tb_default(element: time_bucket, compiler: Any, **kw: Any) -> str:
-    (col,) = element.clauses
-    return f"date_trunc('{element.unit}', {compiler.process(col, **kw)})"
-
-
-@compiles(time_bucket, "sqlite")
-def _tb_sqlite(element: time_bucket, compiler: Any, **kw: Any) -> str:
-    (col,) = element.clauses
-    c = compiler.process(col, **kw)
-    if element.unit in _SQLITE_TRUNC:
-        return f"strftime('{_SQLITE_TRUNC[element.unit]}', {c})"
-    if element.unit == "week":
-        return f"strftime('%Y-%m-%d 00:00:00', {c}, 'weekday 1', '-7 days')"
-    months_into_quarter = f"(CAST(strftime('%m', {c}) AS INTEGER) - 1) % 3"
-    return f"strftime('%Y-%m-01 00:00:00', {c}, printf('-%d months', {months_into_quarter}))"
-
-
-@compiles(time_bucket, "clickhouse")
-def _tb_clickhouse(element: time_bucket, compiler: Any, **kw: Any) -> str:
-    (col,) = element.clauses
-    fn = {
-        "hour": "toStartOfHour",
-        "day": "toStartOfDay",
-        "week": "toMonday",
-        "month": "toStartOfMonth",
-        "quarter": "toStartOfQuarter",
-        "year": "toStartOfYear",
-    }[element.unit]
-    return f"{fn}({compiler.process(col, **kw)})"
-
-
-class percentile(FunctionElement[float]):
-    """Continuous percentile; ``p`` is a validated float rendered as a number literal."""
-
-    inherit_cache = True
-    name = "percentile"
-    type = Float()
-
-    def __init__(self, p: float, col: ColumnElement[Any]) -> None:
-        self.p = float(p)
-        if not 0.0 < self.p < 1.0:
-            raise ValueError("percentile p must be in (0, 1)")
-        super().__init__(col)
-
-
-@compiles(percentile)
-def _pct_default(element: percentile, compiler: Any, **kw: Any) -> str:
-    (col,) = element.clauses
-    return f"percentile_cont({element.p!r}) WITHIN GROUP (ORDER BY {compiler.process(col, **kw)})"
-
-
-@compiles(percentile, "duckdb")
-def _pct_duckdb(element: percentile, compiler: Any, **kw: Any) -> str:
-    (col,) = element.clauses
-    return f"quantile_cont({compiler.process(col, **kw)}, {element.p!r})"
+def _quoted(name: str) -> str:
+    # Result names match ALIAS_RE (letters, digits, _), validated by the spec, so quoting is safe.
+    return '"' + name + '"'
 
 
 # --------------------------------------------------------------------------- placeholders
-def _now_minute(now: datetime | None) -> datetime:
-    # Truncated to the minute so relative windows give the same cache key for a minute.
-    n = now or datetime.now(UTC).replace(tzinfo=None)
-    return n.replace(second=0, microsecond=0)
-
-
 def resolve_value(value: Any, params: Mapping[str, Any], now: datetime, *, field: str) -> Any:
     """Replace ``{{...}}`` placeholders in a filter value (recursively for lists)."""
     if isinstance(value, list | tuple):
@@ -308,8 +212,8 @@ def _group(source: Source, g: GroupBy, i: int) -> ColumnElement[Any]:
             f"group_by[{i}].bucket: time buckets need a datetime column; {c.name!r} is {c.type}",
             field=f"group_by[{i}].bucket",
         )
-    if g.bucket in _PART:
-        return cast(extract(_PART[g.bucket], e), Integer).label(g.name)
+    if g.bucket in PARTS:
+        return cast(extract(PARTS[g.bucket], e), Integer).label(g.name)
     return time_bucket(g.bucket, e).label(g.name)
 
 
@@ -408,7 +312,7 @@ def compile_query(
         check_params(params, "params")
     source = catalog.source(qs.source)
     merged = {**qs.params, **(params or {})}
-    at = _now_minute(now)
+    at = now_minute(now)
     where = scope_filters(source, scope)
     n_values = 0
     for i, f in enumerate(qs.filters):
@@ -455,163 +359,3 @@ def compile_query(
     if qs.offset:
         stmt = stmt.offset(bindparam("row_offset", qs.offset, literal_execute=True))
     return CompiledQuery(stmt, qs, source, scope)
-
-
-def _quoted(name: str) -> str:
-    # Result names match ALIAS_RE (letters, digits, _), validated by the spec, so quoting is safe.
-    return '"' + name + '"'
-
-
-# --------------------------------------------------------------------------- execution
-@dataclass(frozen=True)
-class QueryResult:
-    """A result frame plus how it was obtained."""
-
-    frame: pd.DataFrame
-    cached: bool
-    runtime_ms: float
-    cache_key: str | None = None
-
-    @property
-    def row_count(self) -> int:
-        """Rows in the frame."""
-        return len(self.frame)
-
-
-@dataclass(frozen=True)
-class QueryEstimate:
-    """Rough size of a query, for throttling heavy work."""
-
-    scanned_rows: int
-    result_rows: int
-    cost: float
-    method: str
-
-
-def statement_key(stmt: Select[Any], engine: Engine) -> str:
-    """Text of the statement with its parameter values: the cache identity of a compiled query."""
-    compiled = stmt.compile(dialect=engine.dialect)
-    params = {
-        k: (sorted(map(str, v)) if isinstance(v, list | tuple) else str(v))
-        for k, v in compiled.params.items()
-    }
-    return f"{compiled}|{sorted(params.items())}"
-
-
-def fetch_frame(
-    engine: Engine,
-    stmt: Any,
-    *,
-    timeout: float | None = None,
-    running: RunningQueries | None = None,
-) -> pd.DataFrame:
-    """Execute and return a DataFrame, with a columnar fast path on DuckDB.
-
-    The statement runs under ``timeout`` seconds (``None``: no limit) and is
-    registered in ``running`` while it runs (see :class:`portal.infra.db.RunningQueries`).
-    """
-    watch = (running if running is not None else RunningQueries()).watch
-    if engine.dialect.name == "duckdb":
-        # Compiled before the clock starts: an interrupt only stops a query the driver is running.
-        compiled = stmt.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
-        values = compiled.params  # a property that rebuilds every value on each access: read it once
-        positional = [values[k] for k in (compiled.positiontup or [])]
-        sql = str(compiled)
-        with engine.connect() as conn, watch(conn, timeout):
-            raw = conn.connection.driver_connection
-            return raw.execute(sql, positional).df()  # type: ignore[union-attr]
-    with engine.connect() as conn, watch(conn, timeout):
-        result = conn.execute(stmt)
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-    return _numeric_decimals(frame)
-
-
-def _numeric_decimals(frame: pd.DataFrame) -> pd.DataFrame:
-    """PostgreSQL returns ``numeric`` aggregates as ``Decimal``: make them floats (ints when integral)."""
-    for c in frame.columns:
-        s = frame[c]
-        if s.dtype != object:
-            continue
-        sample = s.dropna()
-        if sample.empty or not isinstance(sample.iloc[0], Decimal):
-            continue
-        as_float = pd.to_numeric(s, errors="coerce").astype("float64")
-        integral = bool(((as_float.dropna() % 1) == 0).all()) and s.notna().all()
-        frame[c] = as_float.astype("int64") if integral else as_float
-    return frame
-
-
-def run_query(
-    spec: QuerySpec | Mapping[str, Any],
-    *,
-    catalog: Catalog,
-    scope: Scope,
-    engine: Engine,
-    cache: Any | None = None,
-    params: Mapping[str, Any] | None = None,
-    now: datetime | None = None,
-    max_rows: int | None = None,
-    timeout: float | None = None,
-    running: RunningQueries | None = None,
-) -> QueryResult:
-    """Compile and run a spec; served from ``cache`` (a :class:`portal.infra.cache.QueryCache`) when possible.
-
-    The warehouse query runs under ``timeout`` seconds (``None``: no limit), raising
-    :class:`portal.errors.QueryTimeout` past it; ``running`` lets another thread
-    interrupt it (:meth:`portal.infra.db.RunningQueries.interrupt_all`).
-    """
-    t0 = time.perf_counter()
-    cq = compile_query(spec, catalog, scope, params=params, now=now, max_rows=max_rows)
-    key = None
-    if cache is not None:
-        key = cache.key(cq.source.name, statement_key(cq.statement, engine), scope)
-        hit = cache.get(key)
-        if hit is not None:
-            return QueryResult(hit, True, (time.perf_counter() - t0) * 1000, key)
-    frame = fetch_frame(engine, cq.statement, timeout=timeout, running=running)
-    if cache is not None and key is not None:
-        cache.set(key, frame)
-    return QueryResult(frame, False, (time.perf_counter() - t0) * 1000, key)
-
-
-def estimate_query(
-    spec: QuerySpec | Mapping[str, Any],
-    *,
-    catalog: Catalog,
-    scope: Scope,
-    engine: Engine,
-    params: Mapping[str, Any] | None = None,
-    now: datetime | None = None,
-    timeout: float | None = None,
-    running: RunningQueries | None = None,
-) -> QueryEstimate:
-    """Estimate rows scanned/returned: planner estimates on PostgreSQL, an exact filtered count elsewhere.
-
-    Runs under ``timeout`` and in ``running`` like :func:`run_query`.
-    """
-    cq = compile_query(spec, catalog, scope, params=params, now=now)
-    where = cq.statement.whereclause
-    count_stmt = select(func.count()).select_from(table(cq.source.table))
-    if where is not None:
-        count_stmt = count_stmt.where(where)
-    n_metrics = max(1, len(cq.spec.metrics) + len(cq.spec.columns))
-    watch = (running if running is not None else RunningQueries()).watch
-    if engine.dialect.name == "postgresql":
-        compiled = count_stmt.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
-        with engine.connect() as conn, watch(conn, timeout):
-            plan = conn.exec_driver_sql(
-                "EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params
-            ).scalar_one()
-        top = plan[0]["Plan"]
-        leaf = top
-        while leaf.get("Plans"):
-            leaf = leaf["Plans"][0]
-        scanned = int(leaf.get("Plan Rows", 0))
-        method = "postgresql-explain"
-    else:
-        with engine.connect() as conn, watch(conn, timeout):
-            scanned = int(conn.execute(count_stmt).scalar_one())
-        method = "count"
-    limit = cq.spec.limit
-    result = min(limit, scanned) if not cq.spec.group_by else min(limit, scanned, 1_000_000)
-    return QueryEstimate(scanned, result, round(scanned * n_metrics / 1e6, 3), method)

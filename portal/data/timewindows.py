@@ -1,4 +1,5 @@
-"""Relative time placeholders: ``{{now-7d}}``, ``{{start_of_month}}``, ``{{today+1d}}``.
+"""Time windows, the one module: placeholders (``{{now-7d}}``, ``{{start_of_month}}``), 'start..end'
+ranges, the previous period of a window, and the minute every view is anchored to.
 
 Pure functions: the caller passes ``now`` so results are reproducible and testable.
 """
@@ -6,7 +7,7 @@ Pure functions: the caller passes ``now`` so results are reproducible and testab
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
 
@@ -71,3 +72,78 @@ def parse_time_expr(expr: str, now: datetime, *, field: str | None = None) -> da
                 field=field,
             ) from None
     return t
+
+
+# --------------------------------------------------------------------------- windows 'start..end'
+def naive_utc(dt: datetime) -> datetime:
+    # The warehouse and the query engine work in naive UTC.
+    return dt.astimezone(UTC).replace(tzinfo=None) if dt.tzinfo is not None else dt
+
+
+def now_minute(now: datetime | None) -> datetime:
+    # Truncated to the minute, as the query engine anchors relative windows:
+    # every widget of one view sees the same window and shares cache entries.
+    return naive_utc(now or datetime.now(UTC)).replace(second=0, microsecond=0)
+
+
+def _instant(text: str, now: datetime, field: str) -> datetime:
+    s = text.strip()
+    m = PLACEHOLDER_RE.fullmatch(s)
+    if m:
+        t = parse_time_expr(m.group(1), now, field=field)
+        if t is None:
+            raise InvalidSpec(
+                f"{field}: cannot read {s!r}; use e.g. {{{{now-30d}}}} or {{{{start_of_month}}}}", field=field
+            )
+        return t
+    try:
+        out = datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidSpec(
+            f"{field}: {s[:60]!r} is neither an ISO date/time nor a placeholder like {{{{now-7d}}}}",
+            field=field,
+        ) from None
+    return naive_utc(out)
+
+
+def parse_time_range(
+    time_range: str, now: datetime, *, field: str = "time_range"
+) -> tuple[datetime, datetime]:
+    """The (start, end) instants of ``'start..end'`` (placeholders or ISO dates).
+
+    Raises InvalidSpec naming ``field`` when the text cannot be read or the start is after the end.
+    """
+    if not isinstance(time_range, str) or ".." not in time_range:
+        raise InvalidSpec(
+            f"{field}: use 'start..end', e.g. '{{{{now-30d}}}}..{{{{now}}}}' or '2026-01-01..2026-02-01'",
+            field=field,
+        )
+    now = naive_utc(now)
+    lo_text, hi_text = time_range.split("..", 1)
+    lo, hi = _instant(lo_text, now, field), _instant(hi_text, now, field)
+    if lo > hi:
+        raise InvalidSpec(
+            f"{field}: the start {lo.isoformat()} is after the end {hi.isoformat()}", field=field
+        )
+    return lo, hi
+
+
+def previous_window(time_range: str, now: datetime) -> str:
+    """The window of the same length just before ``time_range``, as absolute ``'start..end'``.
+
+    ``'{{now-7d}}..{{now}}'`` at 2026-11-18 12:00 gives
+    ``'2026-11-04T12:00:00..2026-11-11T11:59:59.999999'``: the end stops one
+    microsecond before the current window starts, because ``between`` is inclusive
+    and a row must not count in both periods. ``now`` is naive UTC.
+    """
+    lo, hi = parse_time_range(time_range, now)
+    length = hi - lo
+    try:
+        start = lo - length
+    except OverflowError:
+        raise InvalidSpec(
+            "time_range: the previous period of this window would start before year 1; "
+            "use a shorter window or turn off compare_previous",
+            field="time_range",
+        ) from None
+    return f"{start.isoformat()}..{(lo - timedelta(microseconds=1)).isoformat()}"

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from portal.data.catalog import Catalog
-from portal.data.query import QueryEstimate, QueryResult, estimate_query, run_query
+from portal.data.execute import QueryEstimate, QueryResult, estimate_query, run_query
 from portal.identity.scope import Scope
 from portal.infra.cache import QueryCache
 from portal.infra.db import RunningQueries

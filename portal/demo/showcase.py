@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from portal import dashboards
+from portal.identity.principal import principal_for_user
 from portal.models import Dashboard, Tenant, User
 
 Widget = tuple[dict[str, Any], dict[str, int]]
@@ -41,10 +42,11 @@ def seed_demo_dashboards(session: Session, tenant: Tenant, owner: User) -> list[
     """
     if owner.tenant_id != tenant.id:
         raise ValueError("the owner must belong to the tenant")
+    principal = principal_for_user(session, owner)
     created: list[Dashboard] = []
     for fields, widgets in DEMO_DASHBOARDS:
-        d = dashboards.create_dashboard(session, owner, {**fields, "visibility": "public"})
+        d = dashboards.create_dashboard(session, principal, {**fields, "visibility": "public"})
         for spec, position in widgets:
-            dashboards.add_widget(session, owner, d.id, spec, position)
+            dashboards.add_widget(session, principal, d.id, spec, position)
         created.append(d)
     return created

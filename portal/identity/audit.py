@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.models import AuditLog, User
 
+if TYPE_CHECKING:
+    from portal.identity.principal import Principal
+
 ACTIONS = ("create", "edit", "delete", "run", "view", "share", "export", "job", "token", "login", "logout")
+
+
+def _user_id(actor: Principal | User | None) -> int | None:
+    if actor is None:
+        return None
+    return actor.id if isinstance(actor, User) else actor.user_id
 
 
 def record(
     session: Session,
-    user: User | None,
+    actor: Principal | User | None,
     action: str,
     obj: Any | None = None,
     *,
@@ -22,14 +31,14 @@ def record(
     details: dict[str, Any] | None = None,
     request_id: str | None = None,
 ) -> AuditLog:
-    """Add one audit row (flushed with the caller's transaction)."""
+    """Add one audit row (flushed with the caller's transaction); ``actor`` is who did it."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
     entry = AuditLog(
         tenant_id=tenant_id
         if tenant_id is not None
-        else (user.tenant_id if user else getattr(obj, "tenant_id", None)),
-        user_id=user.id if user else None,
+        else (actor.tenant_id if actor else getattr(obj, "tenant_id", None)),
+        user_id=_user_id(actor),
         action=action,
         object_type=getattr(obj, "__tablename__", None),
         object_id=getattr(obj, "id", None),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -14,6 +15,9 @@ from portal.errors import AuthenticationFailed, Conflict, InvalidSpec, NotFound
 from portal.identity import audit
 from portal.identity.scope import Scope
 from portal.infra.crypto import hash_token, new_token
+
+if TYPE_CHECKING:
+    from portal.identity.principal import Principal
 from portal.models import ApiToken, Group, Membership, Tenant, User, WebSession
 
 _hasher = PasswordHasher()
@@ -169,27 +173,31 @@ def user_for_token(session: Session, plain: str) -> User:
     return user
 
 
-def list_api_tokens(session: Session, user: User) -> list[ApiToken]:
+def list_api_tokens(session: Session, owner: User | Principal) -> list[ApiToken]:
     """The user's API tokens, newest first (revoked and expired ones included, marked as such)."""
-    stmt = select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+    stmt = select(ApiToken).where(ApiToken.user_id == _account_id(owner)).order_by(ApiToken.id.desc())
     return list(session.scalars(stmt))
 
 
-def get_api_token(session: Session, user: User, token_id: int) -> ApiToken:
+def get_api_token(session: Session, owner: User | Principal, token_id: int) -> ApiToken:
     """One of the user's tokens; the same NotFound for other people's tokens and missing ones."""
     tok = session.get(ApiToken, token_id)
-    if tok is None or tok.user_id != user.id:
+    if tok is None or tok.user_id != _account_id(owner):
         raise NotFound(f"token {token_id} not found", field="token_id")
     return tok
 
 
-def revoke_api_token(session: Session, user: User, token_id: int) -> ApiToken:
+def revoke_api_token(session: Session, owner: User | Principal, token_id: int) -> ApiToken:
     """Revoke one of the user's tokens at once (idempotent)."""
-    tok = get_api_token(session, user, token_id)
+    tok = get_api_token(session, owner, token_id)
     if tok.revoked_at is None:
         tok.revoked_at = datetime.now(UTC)
-        audit.record(session, user, "token", tok, details={"revoked": True})
+        audit.record(session, owner, "token", tok, details={"revoked": True})
     return tok
+
+
+def _account_id(owner: User | Principal) -> int | None:
+    return owner.id if isinstance(owner, User) else owner.user_id
 
 
 def token_state(tok: ApiToken, now: datetime | None = None) -> str:
@@ -203,6 +211,13 @@ def token_state(tok: ApiToken, now: datetime | None = None) -> str:
 
 
 # --------------------------------------------------------------------------- browser sessions
+# The sign-in layer puts the signed-in user and session on the HTTP request under these
+# attribute names; pages read them there (the cookie never reaches a page).
+REQUEST_USER = "cbi_user_id"
+REQUEST_SESSION = "cbi_session_id"
+REQUEST_LOGOUT_TOKEN = "cbi_logout_token"  # noqa: S105 - an attribute name
+
+
 def start_web_session(
     session: Session, user: User, *, hours: int, ip: str = "", user_agent: str = ""
 ) -> tuple[WebSession, str]:

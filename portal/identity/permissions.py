@@ -1,4 +1,4 @@
-"""Authorization: one ``authorize(session, user, action, obj)`` used by every service.
+"""Authorization: one ``authorize(session, principal, action, obj)`` used by every service.
 
 Rules, in order: other tenant → not found (no enumeration); tenant admin →
 allowed; owner → allowed; the strongest of explicit grants (user, group,
@@ -14,8 +14,8 @@ from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from portal.errors import NotFound, PermissionDenied
-from portal.identity.auth import group_ids
-from portal.models import Membership, Permission, User
+from portal.identity.principal import Principal
+from portal.models import Membership, Permission
 
 ACTIONS_BY_ROLE: dict[str, frozenset[str]] = {
     "viewer": frozenset({"view", "run", "export"}),
@@ -30,16 +30,21 @@ def _object_type(obj: Any) -> str:
     return str(obj.__tablename__)
 
 
-def role_of(session: Session, user: User, obj: Any) -> str | None:
-    """The strongest role ``user`` has on ``obj`` (``None``: none at all)."""
-    if obj.tenant_id != user.tenant_id:
+def _owns(principal: Principal, obj: Any) -> bool:
+    # A principal without an account (a share-token viewer) owns nothing, not even ownerless rows.
+    return principal.user_id is not None and getattr(obj, "owner_id", None) == principal.user_id
+
+
+def role_of(session: Session, principal: Principal, obj: Any) -> str | None:
+    """The strongest role ``principal`` has on ``obj`` (``None``: none at all)."""
+    if obj.tenant_id != principal.tenant_id:
         return None
-    if user.is_admin or getattr(obj, "owner_id", None) == user.id:
+    if principal.is_admin or _owns(principal, obj):
         return "owner"
     roles: list[str] = []
     visibility = getattr(obj, "visibility", "private")
     owner_groups: set[int] = set()
-    mine = group_ids(session, user)
+    mine = principal.group_ids
     if visibility == "public":
         roles.append("viewer")
     elif visibility == "group" and getattr(obj, "owner_id", None) is not None:
@@ -50,12 +55,16 @@ def role_of(session: Session, user: User, obj: Any) -> str | None:
             roles.append("viewer")
     elif visibility == "customer":
         customer = (getattr(obj, "scope_json", None) or {}).get("customer_id")
-        if customer is not None and user.customer_id == customer:
+        if customer is not None and principal.customer_id == customer:
             roles.append("viewer")
     now = datetime.now(UTC)
-    subjects = [("user", str(user.id)), *(("group", str(g)) for g in mine)]
-    if user.customer_id is not None:
-        subjects.append(("customer", str(user.customer_id)))
+    subjects = [("group", str(g)) for g in mine]
+    if principal.user_id is not None:
+        subjects.append(("user", str(principal.user_id)))
+    if principal.customer_id is not None:
+        subjects.append(("customer", str(principal.customer_id)))
+    if not subjects:
+        return max(roles, key=RANK.__getitem__) if roles else None
     grants = session.scalars(
         select(Permission).where(
             Permission.object_type == _object_type(obj),
@@ -71,28 +80,29 @@ def role_of(session: Session, user: User, obj: Any) -> str | None:
     return max(roles, key=RANK.__getitem__) if roles else None
 
 
-def can(session: Session, user: User, action: str, obj: Any) -> bool:
-    """Whether ``user`` may do ``action`` on ``obj``."""
+def can(session: Session, principal: Principal, action: str, obj: Any) -> bool:
+    """Whether ``principal`` may do ``action`` on ``obj``."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
-    role = role_of(session, user, obj)
+    role = role_of(session, principal, obj)
     return role is not None and action in ACTIONS_BY_ROLE[role]
 
 
-def authorize(session: Session, user: User, action: str, obj: Any) -> None:
-    """Raise unless ``user`` may do ``action`` on ``obj``.
+def authorize(session: Session, principal: Principal, action: str, obj: Any) -> str:
+    """Raise unless ``principal`` may do ``action`` on ``obj``; returns the principal's role on it.
 
-    Objects the user cannot even see raise :class:`NotFound`, so ids of other
+    Objects the principal cannot even see raise :class:`NotFound`, so ids of other
     tenants' objects cannot be probed.
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
-    role = role_of(session, user, obj)
+    role = role_of(session, principal, obj)
     kind = _object_type(obj).rstrip("s")
     if role is None:
         raise NotFound(f"{kind} {obj.id} not found")
     if action not in ACTIONS_BY_ROLE[role]:
         raise PermissionDenied(f"you are {role} of {kind} {obj.id} and cannot {action} it")
+    return role
 
 
 def grant(
@@ -122,40 +132,46 @@ def grant(
     return p
 
 
-def granted_ids(user: User, groups: set[int], object_type: str) -> Select[int]:
-    """Ids of objects of a type granted (unexpired) to the user, their groups or their customer."""
-    subjects = [and_(Permission.subject_type == "user", Permission.subject_ref == str(user.id))]
-    subjects += [and_(Permission.subject_type == "group", Permission.subject_ref == str(g)) for g in groups]
-    if user.customer_id is not None:
+def granted_ids(principal: Principal, object_type: str) -> Select[int]:
+    """Ids of objects of a type granted (unexpired) to the principal, their groups or their customer."""
+    subjects = [
+        and_(Permission.subject_type == "group", Permission.subject_ref == str(g))
+        for g in principal.group_ids
+    ]
+    if principal.user_id is not None:
         subjects.append(
-            and_(Permission.subject_type == "customer", Permission.subject_ref == str(user.customer_id))
+            and_(Permission.subject_type == "user", Permission.subject_ref == str(principal.user_id))
+        )
+    if principal.customer_id is not None:
+        subjects.append(
+            and_(Permission.subject_type == "customer", Permission.subject_ref == str(principal.customer_id))
         )
     return select(Permission.object_id).where(
         Permission.object_type == object_type,
-        or_(*subjects),
+        or_(*subjects) if subjects else false(),
         or_(Permission.expires_at.is_(None), Permission.expires_at > datetime.now(UTC)),
     )
 
 
-def visible_clause(session: Session, user: User, model: Any) -> ColumnElement[bool]:
-    """SQL condition selecting the rows of ``model`` the user may view (for listings).
+def visible_clause(session: Session, principal: Principal, model: Any) -> ColumnElement[bool]:
+    """SQL condition selecting the rows of ``model`` the principal may view (for listings).
 
     Rows with ``customer`` visibility are candidates: filter them with :func:`can`.
     """
-    tenant: ColumnElement[bool] = model.tenant_id == user.tenant_id
-    if user.is_admin:
+    tenant: ColumnElement[bool] = model.tenant_id == principal.tenant_id
+    if principal.is_admin:
         return tenant
-    mine = group_ids(session, user)
+    mine = principal.group_ids
     peers = select(Membership.user_id).where(Membership.group_id.in_(mine)) if mine else None
-    granted = granted_ids(user, mine, model.__tablename__)
+    granted = granted_ids(principal, model.__tablename__)
     return and_(
         tenant,
         or_(
-            model.owner_id == user.id,
+            model.owner_id == principal.user_id if principal.user_id is not None else false(),
             model.visibility == "public",
             and_(model.visibility == "group", model.owner_id.in_(peers)) if peers is not None else false(),
             model.id.in_(granted),
             # Candidates only: the caller re-checks them with role_of (customer ids live in JSON).
-            model.visibility == "customer" if user.customer_id is not None else false(),
+            model.visibility == "customer" if principal.customer_id is not None else false(),
         ),
     )

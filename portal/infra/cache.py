@@ -11,7 +11,6 @@ import pyarrow as pa
 from redis import Redis
 from redis.exceptions import RedisError
 
-from portal.identity.scope import Scope
 from portal.infra.metrics import QUERY_CACHE
 
 log = logging.getLogger(__name__)
@@ -52,10 +51,10 @@ class QueryCache:
             return "x"
         return f"{int(g or 0)}.{int(s or 0)}"
 
-    def key(self, source: str, statement_key: str, scope: Scope) -> str:
-        """Cache key of a compiled statement for a scope."""
-        digest = hashlib.sha256(f"{statement_key}|{scope.key}".encode()).hexdigest()[:32]
-        return f"{self.prefix}:{source}:{self._version(source)}:{scope.key}:{digest}"
+    def key(self, source: str, statement_key: str, scope_key: str) -> str:
+        """Cache key of a compiled statement for a scope (``Scope.key``: results never cross scopes)."""
+        digest = hashlib.sha256(f"{statement_key}|{scope_key}".encode()).hexdigest()[:32]
+        return f"{self.prefix}:{source}:{self._version(source)}:{scope_key}:{digest}"
 
     def get(self, key: str) -> pd.DataFrame | None:
         """The cached frame, or ``None``. Redis trouble counts as a miss, never an error."""

@@ -20,11 +20,11 @@ from portal.data.query import compile_query
 from portal.data.warehouse import Warehouse
 from portal.errors import InvalidSpec, NotFound, PortalError
 from portal.identity import audit
-from portal.identity.auth import user_scope
 from portal.identity.permissions import authorize, can, visible_clause
+from portal.identity.principal import Principal
 from portal.identity.scope import Scope
 from portal.infra.metrics import REPORT_EXECUTIONS
-from portal.models import Report, ReportExecution, User
+from portal.models import Report, ReportExecution
 from portal.specs import ChartSpec, ObjectScope, QuerySpec, parse_spec
 
 log = logging.getLogger(__name__)
@@ -64,13 +64,13 @@ def report_to_dict(r: Report) -> dict[str, Any]:
     }
 
 
-def execution_to_dict(e: ReportExecution, viewer: User | None = None) -> dict[str, Any]:
+def execution_to_dict(e: ReportExecution, viewer: Principal | None = None) -> dict[str, Any]:
     """JSON view of an execution.
 
     Row count, parameters and errors describe the runner's view of the data: other
     viewers (``viewer`` given and not the runner) see only when and how it ran.
     """
-    own = viewer is None or viewer.id == e.executed_by
+    own = viewer is None or viewer.user_id == e.executed_by
     meta = {k: v for k, v in (e.meta_json or {}).items() if k != "scope"}
     return {
         "id": e.id,
@@ -85,9 +85,9 @@ def execution_to_dict(e: ReportExecution, viewer: User | None = None) -> dict[st
     }
 
 
-def _validate(session: Session, user: User, data: ReportIn, warehouse: Warehouse) -> None:
+def _validate(session: Session, principal: Principal, data: ReportIn, warehouse: Warehouse) -> None:
     # Compiling against the catalog reports unknown columns and bad params now, not at run time.
-    compile_query(data.query, warehouse.catalog, user_scope(session, user), params=data.params)
+    compile_query(data.query, warehouse.catalog, principal.scope, params=data.params)
     names = set(data.query.output_names)
     for i, v in enumerate(data.viz):
         for col in v.columns:
@@ -99,14 +99,14 @@ def _validate(session: Session, user: User, data: ReportIn, warehouse: Warehouse
 
 
 def create_report(
-    session: Session, user: User, data: ReportIn | dict[str, Any], warehouse: Warehouse
+    session: Session, principal: Principal, data: ReportIn | dict[str, Any], warehouse: Warehouse
 ) -> Report:
-    """Create a report owned by ``user``."""
+    """Create a report owned by ``principal``."""
     d = parse_spec(ReportIn, data)
-    _validate(session, user, d, warehouse)
+    _validate(session, principal, d, warehouse)
     r = Report(
-        tenant_id=user.tenant_id,
-        owner_id=user.id,
+        tenant_id=principal.tenant_id,
+        owner_id=principal.require_user("own objects"),
         name=d.name.strip(),
         description=d.description,
         query_json=d.query.model_dump(mode="json", by_alias=True, exclude_defaults=True),
@@ -119,26 +119,30 @@ def create_report(
     )
     session.add(r)
     session.flush()
-    audit.record(session, user, "create", r, details={"name": r.name})
+    audit.record(session, principal, "create", r, details={"name": r.name})
     return r
 
 
-def get_report(session: Session, user: User, report_id: int, action: str = "view") -> Report:
-    """A report the user may ``action``; NotFound for other tenants or invisible ones."""
+def get_report(session: Session, principal: Principal, report_id: int, action: str = "view") -> Report:
+    """A report the principal may ``action``; NotFound for other tenants or invisible ones."""
     r = session.get(Report, report_id)
     if r is None:
         raise NotFound(f"report {report_id} not found")
-    authorize(session, user, action, r)
+    authorize(session, principal, action, r)
     return r
 
 
 def update_report(
-    session: Session, user: User, report_id: int, data: ReportIn | dict[str, Any], warehouse: Warehouse
+    session: Session,
+    principal: Principal,
+    report_id: int,
+    data: ReportIn | dict[str, Any],
+    warehouse: Warehouse,
 ) -> Report:
     """Replace a report's definition (needs edit rights)."""
-    r = get_report(session, user, report_id, "edit")
+    r = get_report(session, principal, report_id, "edit")
     d = parse_spec(ReportIn, data)
-    _validate(session, user, d, warehouse)
+    _validate(session, principal, d, warehouse)
     before = report_to_dict(r)
     r.name, r.description = d.name.strip(), d.description
     r.query_json = d.query.model_dump(mode="json", by_alias=True, exclude_defaults=True)
@@ -146,40 +150,40 @@ def update_report(
     r.published, r.scope_json = d.published, d.scope.stored()
     r.viz_json = [v.model_dump(mode="json", exclude_defaults=True) for v in d.viz]
     session.flush()
-    audit.record(session, user, "edit", r, details={"before": before["query"], "name": r.name})
+    audit.record(session, principal, "edit", r, details={"before": before["query"], "name": r.name})
     return r
 
 
-def delete_report(session: Session, user: User, report_id: int) -> None:
+def delete_report(session: Session, principal: Principal, report_id: int) -> None:
     """Delete a report and its history (owner or admin)."""
-    r = get_report(session, user, report_id, "delete")
-    audit.record(session, user, "delete", r, details={"name": r.name})
+    r = get_report(session, principal, report_id, "delete")
+    audit.record(session, principal, "delete", r, details={"name": r.name})
     session.delete(r)
     session.flush()
 
 
 def list_reports(
     session: Session,
-    user: User,
+    principal: Principal,
     *,
     search: str | None = None,
     published: bool | None = None,
     limit: int = 200,
 ) -> list[Report]:
-    """Reports visible to the user, newest first."""
-    stmt = select(Report).where(visible_clause(session, user, Report))
+    """Reports visible to the principal, newest first."""
+    stmt = select(Report).where(visible_clause(session, principal, Report))
     if search:
         like = f"%{search.strip()[:100]}%"
         stmt = stmt.where(or_(Report.name.ilike(like), Report.description.ilike(like)))
     if published is not None:
         stmt = stmt.where(Report.published.is_(published))
     rows = session.scalars(stmt.order_by(Report.updated_at.desc(), Report.id.desc()).limit(limit))
-    return [r for r in rows if r.visibility != "customer" or can(session, user, "view", r)]
+    return [r for r in rows if r.visibility != "customer" or can(session, principal, "view", r)]
 
 
 def execute_report(
     session: Session,
-    user: User,
+    principal: Principal,
     report_id: int,
     warehouse: Warehouse,
     results_dir: Path,
@@ -191,17 +195,17 @@ def execute_report(
 
     Bad input (params) raises; a failing warehouse is recorded as a ``failed`` execution.
     """
-    r = get_report(session, user, report_id, "run")
+    r = get_report(session, principal, report_id, "run")
     if params is not None and not isinstance(params, dict):
         raise InvalidSpec("params: must be an object", field="params")
     merged = {**r.params_json, **(params or {})}
-    scope = user_scope(session, user)
+    scope = principal.scope
     spec = parse_spec(QuerySpec, r.query_json)
     compile_query(spec, warehouse.catalog, scope, params=merged)  # bad params → InvalidSpec before recording
     # The scope is kept with the result: a stored result is handed out only to the same view.
     ex = ReportExecution(
         report_id=r.id,
-        executed_by=user.id,
+        executed_by=principal.user_id,
         status="running",
         meta_json={"params": merged, "scope": scope.key},
     )
@@ -218,7 +222,7 @@ def execute_report(
         ex.runtime_ms = round((time.perf_counter() - t0) * 1000, 2)
         ex.meta_json = {**ex.meta_json, "error": str(exc).splitlines()[0][:500]}
         REPORT_EXECUTIONS.labels("failed").inc()
-        audit.record(session, user, "run", r, details={"execution_id": ex.id, "status": "failed"})
+        audit.record(session, principal, "run", r, details={"execution_id": ex.id, "status": "failed"})
         return ex
     ref = Path("executions") / str(r.tenant_id) / str(r.id) / f"{ex.id}.parquet"
     path = results_dir / ref
@@ -230,15 +234,15 @@ def execute_report(
     ex.result_ref = ref.as_posix()
     ex.meta_json = {**ex.meta_json, "cached": res.cached, "columns": [str(c) for c in res.frame.columns]}
     REPORT_EXECUTIONS.labels("done").inc()
-    audit.record(session, user, "run", r, details={"execution_id": ex.id, "rows": ex.row_count})
+    audit.record(session, principal, "run", r, details={"execution_id": ex.id, "rows": ex.row_count})
     return ex
 
 
 def list_executions(
-    session: Session, user: User, report_id: int, *, limit: int = 100
+    session: Session, principal: Principal, report_id: int, *, limit: int = 100
 ) -> list[ReportExecution]:
     """Execution history of a report, newest first."""
-    r = get_report(session, user, report_id, "view")
+    r = get_report(session, principal, report_id, "view")
     stmt = (
         select(ReportExecution)
         .where(ReportExecution.report_id == r.id)
@@ -250,14 +254,14 @@ def list_executions(
 
 def load_execution_result(
     session: Session,
-    user: User,
+    principal: Principal,
     execution_id: int,
     results_dir: Path,
     action: str = "view",
     *,
     warehouse: Warehouse | None = None,
 ) -> tuple[ReportExecution, Report, pd.DataFrame]:
-    """The result of an execution the user may see, as the user may see it.
+    """The result of an execution the principal may see, as the principal may see it.
 
     A stored result is the runner's view of the data. It is returned as stored only
     to the runner, and only while their scope is the one it ran with; anyone else
@@ -269,7 +273,7 @@ def load_execution_result(
     if ex is None:
         raise missing
     try:
-        r = get_report(session, user, ex.report_id, action)
+        r = get_report(session, principal, ex.report_id, action)
     except NotFound:
         # Same answer as a missing execution: never reveal the report behind it.
         raise missing from None
@@ -277,8 +281,9 @@ def load_execution_result(
         raise InvalidSpec(
             f"execution {execution_id} has no result (status {ex.status})", field="execution_id"
         )
-    scope = user_scope(session, user)
-    if ex.executed_by != user.id or (ex.meta_json or {}).get("scope") != scope.key:
+    scope = principal.scope
+    runner = principal.user_id is not None and ex.executed_by == principal.user_id
+    if not runner or (ex.meta_json or {}).get("scope") != scope.key:
         if warehouse is None:
             raise missing
         return ex, r, _rerun(r, ex, scope, warehouse)

@@ -197,3 +197,29 @@ def kpi_values(current: float | None, previous: float | None, spec: KpiSpec) -> 
         arrow=arrow,
         status=_status(measure, spec),
     )
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return float(v)
+    if isinstance(v, int | float) and v == v:  # NaN is no value
+        return float(v)
+    return None
+
+
+def kpi_summary(kpi: KpiSpec, value: Any, previous: Any) -> dict[str, Any]:
+    """What a KPI card shows: value, previous, absolute and relative change, target, status.
+
+    The status and variation come from :func:`portal.viz.cards.kpi_values`, the same
+    function the web card uses, so the API and the UI always agree.
+    """
+    v, p = _number(value), _number(previous)
+    shown = kpi_values(v, p, kpi)
+    return {
+        "value": v,
+        "previous": p,
+        "delta": v - p if v is not None and p is not None else None,
+        "change": shown.variation if p else None,
+        "target": kpi.target,
+        "status": shown.status,
+    }

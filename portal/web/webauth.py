@@ -19,6 +19,7 @@ from tornado.web import HTTPError, RequestHandler
 from portal.context import AppContext
 from portal.errors import AuthenticationFailed, QuotaExceeded
 from portal.identity import auth
+from portal.identity.auth import REQUEST_LOGOUT_TOKEN, REQUEST_SESSION, REQUEST_USER
 from portal.infra import ratelimit
 from portal.infra.crypto import sign
 from portal.infra.db import transaction
@@ -28,11 +29,6 @@ log = logging.getLogger(__name__)
 #: The session cookie. Not called "user": Panel copies a cookie of that name into the
 #: session token every page embeds, where page scripts could read it.
 COOKIE = "cbi_session"
-#: Attributes the auth provider sets on the HTTP request that opens a Bokeh session;
-#: pages read them through ``session_context.request`` (the cookie never enters the page).
-REQUEST_USER = "cbi_user_id"
-REQUEST_SESSION = "cbi_session_id"
-REQUEST_LOGOUT_TOKEN = "cbi_logout_token"  # noqa: S105 - an attribute name
 
 _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign in · Conductor BI</title>

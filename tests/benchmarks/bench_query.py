@@ -28,7 +28,7 @@ from redis import Redis
 from sqlalchemy import create_engine
 
 from portal.data.catalog import DEMO_CATALOG
-from portal.data.query import run_query
+from portal.data.execute import run_query
 from portal.demo.schema import DemoSize
 from portal.demo.warehouse import load_warehouse
 from portal.identity.scope import Scope

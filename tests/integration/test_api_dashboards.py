@@ -1,4 +1,8 @@
-"""Dashboards and widgets over HTTP: the seed-000 endpoints end to end, and 4xx JSON naming the field."""
+"""Dashboards and widgets over HTTP: the seed-000 endpoints end to end, and 4xx JSON naming the field.
+
+One database, demo seed and API server per backend for the whole module (tests/conftest.py):
+each test starts with an empty Redis and works on dashboards it creates itself.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,18 @@ KPI = {
     "query": {**Q, "group_by": []},
     "kpi": {"value": "tickets", "target": 10},
 }
+
+
+@pytest.fixture
+def api(module_api, redis_client):
+    """The module's API server; Redis (sign-in counts, cache) emptied for each test."""
+    return module_api
+
+
+@pytest.fixture(scope="module")
+def analyst(module_api):
+    """One signed-in analyst for the ~46 bad-input cases of a backend (a sign-in is ~0.2 s of argon2)."""
+    return login(module_api, "analyst@acme.example.com")
 
 
 def ok(r, status=200):
@@ -155,8 +171,9 @@ def test_view_filters_and_drill_on_a_demo_dashboard(api):
 
 
 @pytest.fixture
-def board(api):
-    s = login(api, "analyst@acme.example.com")
+def board(api, analyst):
+    """A dashboard with one widget of this test's own (a case that wrongly succeeded changes only it)."""
+    s = analyst
     d = s.post(f"{api.base}/api/dashboards", json={"name": "Bad inputs", "queries": {"q": Q}}).json()
     w = s.post(f"{api.base}/api/widgets", json={"dashboard_id": d["id"], "spec": CHART}).json()
     return s, {"d": d["id"], "w": w["id"]}

@@ -1,4 +1,8 @@
-"""Random bodies and arguments against the REST API: always JSON, never a 5xx."""
+"""Random bodies and arguments against the REST API: always JSON, never a 5xx.
+
+One database, demo seed and API server for the module (tests/conftest.py); each test fuzzes
+copies of its own.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from portal.demo.accounts import DEV_PASSWORD
-from tests.support.http import ApiServer
+from tests.support.shared import copy_dashboard, copy_report
 
 leaf = st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats() | st.text(max_size=30)
 json_values = st.recursive(
@@ -55,22 +59,37 @@ ENDPOINTS = [
 ]
 
 
-@pytest.fixture
-def api(ctx, demo):
-    server = ApiServer(ctx).start()
+@pytest.fixture(scope="module")
+def analyst(module_api):
+    """The analyst signed in once for the module (a sign-in is ~0.2 s of argon2), and the ids of the
+    first public dashboard and first report as seeded (read before any test could change a listing)."""
+    server = module_api
     s = requests.Session()
     tok = s.post(
         f"{server.base}/api/tokens", json={"email": "analyst@acme.example.com", "password": DEV_PASSWORD}
     )
     s.headers["Authorization"] = f"Bearer {tok.json()['token']}"
     d = s.get(f"{server.base}/api/dashboards", params={"group": "public"}).json()["dashboards"][0]["id"]
-    w = s.get(f"{server.base}/api/dashboards/{d}").json()["widgets"][0]["id"]
     r = s.get(f"{server.base}/api/reports").json()["reports"][0]["id"]
-    yield server, s, {"d": d, "w": w, "r": r}
-    server.stop()
+    return s, {"d": d, "r": r}
 
 
-@pytest.mark.parametrize("metadata_url", ["sqlite"], indirect=True)
+@pytest.fixture
+def api(module_api, analyst, redis_client):
+    """The module's server, the analyst, and ids of objects of this test's own.
+
+    Random bodies may succeed (rename, re-query, re-layout): each test changes copies of the
+    seeded dashboard and report, never what other tests copy. Redis (sign-in counts, cache) is
+    emptied for each test.
+    """
+    server, (s, seeded) = module_api, analyst
+    d = copy_dashboard(s, server.base, seeded["d"])["id"]
+    w = s.get(f"{server.base}/api/dashboards/{d}").json()["widgets"][0]["id"]
+    r = copy_report(s, server.base, seeded["r"])["id"]
+    return server, s, {"d": d, "w": w, "r": r}
+
+
+@pytest.mark.parametrize("module_metadata_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
 def test_random_bodies_never_5xx(api, method, path):
     server, s, ids = api
@@ -89,7 +108,7 @@ def test_random_bodies_never_5xx(api, method, path):
     check()
 
 
-@pytest.mark.parametrize("metadata_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("module_metadata_url", ["sqlite"], indirect=True)
 def test_random_query_strings_never_5xx(api):
     server, s, ids = api
 

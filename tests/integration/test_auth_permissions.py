@@ -10,6 +10,7 @@ from portal.identity import auth
 from portal.identity.permissions import authorize, can, grant, role_of, visible_clause
 from portal.infra.db import make_engine, make_sessionmaker, transaction
 from portal.models import ApiToken, AuditLog, Report, Tenant
+from tests.support.principals import as_principal
 
 
 @pytest.fixture
@@ -108,14 +109,14 @@ def test_private_object_rules(db, world):
         owner, peer, stranger, admin, other, report = load(
             s, world, "owner", "peer", "stranger", "admin", "other", "report"
         )
-        assert role_of(s, owner, report) == "owner"
-        assert role_of(s, admin, report) == "owner"
-        assert role_of(s, peer, report) is None
+        assert role_of(s, as_principal(s, owner), report) == "owner"
+        assert role_of(s, as_principal(s, admin), report) == "owner"
+        assert role_of(s, as_principal(s, peer), report) is None
         with pytest.raises(NotFound):
-            authorize(s, peer, "view", report)
+            authorize(s, as_principal(s, peer), "view", report)
         with pytest.raises(NotFound):  # other tenant's admin cannot even learn it exists
-            authorize(s, other, "view", report)
-        authorize(s, owner, "delete", report)
+            authorize(s, as_principal(s, other), "view", report)
+        authorize(s, as_principal(s, owner), "delete", report)
 
 
 def test_visibility_group_public_customer(db, world):
@@ -125,29 +126,29 @@ def test_visibility_group_public_customer(db, world):
         )
         report.visibility = "group"
         s.flush()
-        assert role_of(s, peer, report) == "viewer"
-        assert role_of(s, stranger, report) is None
+        assert role_of(s, as_principal(s, peer), report) == "viewer"
+        assert role_of(s, as_principal(s, stranger), report) is None
         with pytest.raises(PermissionDenied):
-            authorize(s, peer, "edit", report)
+            authorize(s, as_principal(s, peer), "edit", report)
         report.visibility = "public"
         s.flush()
-        assert can(s, stranger, "view", report) and not can(s, stranger, "edit", report)
-        assert role_of(s, other, report) is None
+        assert can(s, as_principal(s, stranger), "view", report) and not can(s, as_principal(s, stranger), "edit", report)
+        assert role_of(s, as_principal(s, other), report) is None
         report.visibility = "customer"
         report.scope_json = {"customer_id": 77}
         s.flush()
-        assert role_of(s, customer, report) == "viewer"
-        assert role_of(s, stranger, report) is None
+        assert role_of(s, as_principal(s, customer), report) == "viewer"
+        assert role_of(s, as_principal(s, stranger), report) is None
 
 
 def test_explicit_grants_and_expiry(db, world):
     with transaction(db) as s:
         stranger, peer, report = load(s, world, "stranger", "peer", "report")
         grant(s, report, "user", stranger.id, "editor")
-        assert role_of(s, stranger, report) == "editor"
-        authorize(s, stranger, "edit", report)
+        assert role_of(s, as_principal(s, stranger), report) == "editor"
+        authorize(s, as_principal(s, stranger), "edit", report)
         with pytest.raises(PermissionDenied):
-            authorize(s, stranger, "share", report)
+            authorize(s, as_principal(s, stranger), "share", report)
         groups = auth.group_ids(s, peer)
         grant(
             s,
@@ -157,7 +158,7 @@ def test_explicit_grants_and_expiry(db, world):
             "viewer",
             expires_at=datetime.now(UTC) - timedelta(hours=1),
         )
-        assert role_of(s, peer, report) is None  # expired grant is ignored
+        assert role_of(s, as_principal(s, peer), report) is None  # expired grant is ignored
 
 
 def test_visible_clause_lists_what_role_of_allows(db, world):
@@ -181,10 +182,10 @@ def test_visible_clause_lists_what_role_of_allows(db, world):
         for u in (owner, peer, stranger, customer, other):
             listed = {
                 r.id
-                for r in s.scalars(select(Report).where(visible_clause(s, u, Report)))
-                if r.visibility != "customer" or can(s, u, "view", r)
+                for r in s.scalars(select(Report).where(visible_clause(s, as_principal(s, u), Report)))
+                if r.visibility != "customer" or can(s, as_principal(s, u), "view", r)
             }
-            allowed = {r.id for r in s.scalars(select(Report)) if role_of(s, u, r) is not None}
+            allowed = {r.id for r in s.scalars(select(Report)) if role_of(s, as_principal(s, u), r) is not None}
             assert listed == allowed, u.email
 
 

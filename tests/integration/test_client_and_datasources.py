@@ -13,6 +13,7 @@ from portal.identity import auth
 from portal.infra.crypto import decrypt_json, encrypt_json, hash_token, sign
 from portal.infra.db import transaction
 from portal.models import DataSource, User
+from tests.support.principals import as_principal
 
 
 @pytest.mark.parametrize("metadata_url", ["sqlite"], indirect=True)
@@ -72,7 +73,7 @@ def test_data_sources(ctx, demo, pg_server):
     pg_url = pg_server.create_database()
     base = pg_url.replace("postgres@", "")  # credentials go in the encrypted part, not the URL
     with transaction(ctx.sessions) as s:
-        admin, viewer = s.get(User, demo[("acme", "admin")].id), s.get(User, demo[("acme", "viewer")].id)
+        admin, viewer = as_principal(s, demo[("acme", "admin")]), as_principal(s, demo[("acme", "viewer")])
         with pytest.raises(PermissionDenied):
             datasources.create_data_source(
                 s, viewer, {"name": "x", "kind": "sql", "config": {"url": base}}, key
@@ -109,7 +110,7 @@ def test_data_sources(ctx, demo, pg_server):
         res = datasources.test_connection(s, admin, bad.id, key)
         assert res["ok"] is False and res["message"]
         assert len(s.get(DataSource, bad.id).sync_history_json) == 1
-        outsider = s.get(User, demo[("globex", "admin")].id)
+        outsider = as_principal(s, demo[("globex", "admin")])
         with pytest.raises(NotFound):
             datasources.get_data_source(s, outsider, ds.id)
         assert s.scalar(select(DataSource.last_test_ok).where(DataSource.id == ds.id)) is True

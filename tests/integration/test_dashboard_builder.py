@@ -33,5 +33,5 @@ def test_saved_time_window_in_every_session(ctx, demo, monkeypatch):
         b = DashboardBuilder(ctx, d.id)
         assert b.time_range == f"Saved: {saved}"
         assert b.filters().time_range == saved
-        assert b.layout is not None and len(b.layout["widgets"]) == 12
+        assert b.view is not None and len(b.view.widgets) == 12
     assert before == TIME_PRESETS  # sessions never change the shared presets

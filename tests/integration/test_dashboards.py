@@ -9,11 +9,11 @@ from sqlalchemy import select
 
 from portal import dashboards, reports
 from portal.errors import InvalidSpec, NotFound, PermissionDenied
-from portal.identity.auth import user_scope
 from portal.identity.permissions import grant
 from portal.infra.db import transaction
-from portal.models import AuditLog, Dashboard, Favorite, User, Widget
+from portal.models import AuditLog, Dashboard, Favorite, Widget
 from portal.specs import VIZ_TYPES, DashboardFilters, Filter, GroupBy, Position, WidgetSpec
+from tests.support.principals import as_principal
 
 # The tiny warehouse ends on 2026-11-01: anchoring relative windows there keeps the data in range.
 NOW = datetime(2026, 11, 1, 12, 0)
@@ -35,7 +35,7 @@ NAMED = {
 
 
 def u(s, user):
-    return s.get(User, user.id)
+    return as_principal(s, user)
 
 
 def make(s, user, name="Test dash", **kw):
@@ -62,7 +62,7 @@ def test_create_get_update_delete_with_audit(ctx, demo):
         a = u(s, analyst)
         d = make(s, analyst, description="ops", filters={"time_range": "{{now-30d}}..{{now}}", "team": ["X"]})
         got = dashboards.get_dashboard(s, a, d.id)
-        assert got.owner_id == a.id and got.visibility == "private"
+        assert got.owner_id == a.user_id and got.visibility == "private"
         assert got.layout_json["queries"]["by_team"]["source"] == "tickets"
         assert got.filters_json == {"time_range": "{{now-30d}}..{{now}}", "team": ["X"]}
         dashboards.update_dashboard(s, a, d.id, {"name": "Renamed", "realtime_enabled": True})
@@ -95,7 +95,7 @@ def test_duplicate_copies_widgets_for_the_caller(ctx, demo):
         src_widgets = dashboards.list_widgets(s, v, src.id)
         copy = dashboards.duplicate_dashboard(s, v, src.id)
         assert (
-            copy.name == "Copy of Operations & SLA" and copy.owner_id == v.id and copy.visibility == "private"
+            copy.name == "Copy of Operations & SLA" and copy.owner_id == v.user_id and copy.visibility == "private"
         )
         copied = dashboards.list_widgets(s, v, copy.id)
         assert [(w.title, w.position, w.config_json) for w in copied] == [
@@ -121,7 +121,7 @@ def test_groups_favorites_and_search(ctx, demo):
         pub = make(s, analyst, "A public", visibility="public", description="weekly numbers")
         granted = make(s, admin, "Admin granted")
         hidden = make(s, admin, "Admin hidden")
-        grant(s, granted, "user", v.id, "viewer")
+        grant(s, granted, "user", v.user_id, "viewer")
         demo_ids = {d.id for d in dashboards.list_dashboards(s, v, group="public")} - {pub.id}
         assert len(demo_ids) == 3
 
@@ -425,7 +425,7 @@ def test_kpi_previous_period(ctx, demo):
             s, a, d.id, {**kpi, "kpi": {"value": "tickets", "compare_previous": False}}
         )
         data = dashboards.widget_data(s, a, ctx.warehouse, d.id, w.id, now=NOW)
-        scope = user_scope(s, a)
+        scope = a.scope
 
         def count(lo, hi):
             q = {
@@ -474,7 +474,7 @@ def test_demo_dashboards_render_every_widget(ctx, demo):
                     assert "error" not in w, (name, w["title"], w.get("error"))
                     spec = WidgetSpec.model_validate(w["spec"])
                     p = Position.model_validate(w["position"])
-                    assert all(not dashboards._overlap(p, o) for o in positions), (name, w["title"])
+                    assert all(not dashboards.overlap(p, o) for o in positions), (name, w["title"])
                     positions.append(p)
                     if spec.type == "text":
                         assert w["data"]["html"]
@@ -569,7 +569,7 @@ def test_viewer_cannot_edit_and_editor_cannot_share(ctx, demo):
             with pytest.raises(PermissionDenied):
                 call()
         assert dashboards.view_dashboard(s, v, ctx.warehouse, d.id, now=NOW)["widgets"][0]["data"]["rows"]
-        grant(s, d, "user", v.id, "editor")
+        grant(s, d, "user", v.user_id, "editor")
         dashboards.update_dashboard(s, v, d.id, {"name": "Edited by an editor"})
         dashboards.add_widget(s, v, d.id, NAMED)
         with pytest.raises(PermissionDenied):

@@ -16,8 +16,10 @@ import requests
 from portal.demo.accounts import DEV_PASSWORD
 from portal.web.api import routes
 from portal.web.jsonsafe import MAX_JSON_BYTES
+from tests.support.shared import copy_dashboard, copy_report
 
-sqlite_only = pytest.mark.parametrize("metadata_url", ["sqlite"], indirect=True)
+# One database, demo seed and API server for the module (tests/conftest.py).
+sqlite_only = pytest.mark.parametrize("module_metadata_url", ["sqlite"], indirect=True)
 
 NESTED_LIST = "[" * 1000 + "]" * 1000
 NESTED_DICT = '{"a":' * 1000 + "1" + "}" * 1000
@@ -119,12 +121,27 @@ def json_endpoints() -> list[tuple[str, str]]:
     return out
 
 
+@pytest.fixture(scope="module")
+def analyst(module_api):
+    """The analyst signed in once for the module (a sign-in is ~0.2 s of argon2), and the ids of their
+    first dashboard and first report as seeded (read before any test could change a listing)."""
+    s = module_api.login("analyst@acme.example.com", DEV_PASSWORD)
+    d = s.get(f"{module_api.base}/api/dashboards", params={"group": "mine"}).json()["dashboards"][0]["id"]
+    r = s.get(f"{module_api.base}/api/reports").json()["reports"][0]["id"]
+    return s, {"d": d, "r": r}
+
+
 @pytest.fixture
-def hostile_api(api):
-    s = api.login("analyst@acme.example.com", DEV_PASSWORD)
-    d = s.get(f"{api.base}/api/dashboards", params={"group": "mine"}).json()["dashboards"][0]["id"]
+def hostile_api(module_api, analyst, redis_client):
+    """The module's server (Redis emptied for each test) and objects of this test's own.
+
+    A benign body may succeed (a UTF-16 rename): each test aims at copies of the seeded
+    dashboard and report.
+    """
+    api, (s, seeded) = module_api, analyst
+    d = copy_dashboard(s, api.base, seeded["d"])["id"]
     w = s.get(f"{api.base}/api/dashboards/{d}").json()["widgets"][0]["id"]
-    r = s.get(f"{api.base}/api/reports").json()["reports"][0]["id"]
+    r = copy_report(s, api.base, seeded["r"])["id"]
     ids = {"/api/dashboards": d, "/api/widgets": w, "/api/reports": r}
     return api, s, ids
 

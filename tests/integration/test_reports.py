@@ -11,6 +11,7 @@ from portal.data.warehouse import Warehouse
 from portal.errors import InvalidSpec, NotFound, PermissionDenied
 from portal.infra.db import transaction
 from portal.models import AuditLog, ReportExecution, User
+from tests.support.principals import as_principal
 
 SLA = {
     "source": "tickets",
@@ -27,14 +28,14 @@ SLA = {
 def make(ctx, user, **kw):
     data = {"name": "SLA by team", "query": SLA, "params": {"prios": ["high", "urgent"]}, **kw}
     with transaction(ctx.sessions) as s:
-        return reports.create_report(s, s.get(User, user.id), data, ctx.warehouse).id
+        return reports.create_report(s, as_principal(s, user), data, ctx.warehouse).id
 
 
 def test_create_get_update_list_delete(ctx, demo):
     analyst, viewer = demo[("acme", "analyst")], demo[("acme", "viewer")]
     rid = make(ctx, analyst)
     with transaction(ctx.sessions) as s:
-        a = s.get(User, analyst.id)
+        a = as_principal(s, analyst)
         r = reports.get_report(s, a, rid)
         assert r.query_json["source"] == "tickets" and r.owner_id == analyst.id
         reports.update_report(
@@ -44,13 +45,13 @@ def test_create_get_update_list_delete(ctx, demo):
             {"name": "Renamed", "query": SLA, "params": {"prios": ["low"]}, "visibility": "public"},
             ctx.warehouse,
         )
-        names = [x.name for x in reports.list_reports(s, s.get(User, viewer.id))]
+        names = [x.name for x in reports.list_reports(s, as_principal(s, viewer))]
         assert "Renamed" in names
         assert [x.name for x in reports.list_reports(s, a, search="renam")] == ["Renamed"]
         with pytest.raises(PermissionDenied):
-            reports.update_report(s, s.get(User, viewer.id), rid, {"name": "x", "query": SLA}, ctx.warehouse)
+            reports.update_report(s, as_principal(s, viewer), rid, {"name": "x", "query": SLA}, ctx.warehouse)
         with pytest.raises(PermissionDenied):
-            reports.delete_report(s, s.get(User, viewer.id), rid)
+            reports.delete_report(s, as_principal(s, viewer), rid)
         reports.delete_report(s, a, rid)
         with pytest.raises(NotFound):
             reports.get_report(s, a, rid)
@@ -63,7 +64,7 @@ def test_create_get_update_list_delete(ctx, demo):
 def test_invalid_report_input_names_field(ctx, demo):
     analyst = demo[("acme", "analyst")]
     with transaction(ctx.sessions) as s:
-        a = s.get(User, analyst.id)
+        a = as_principal(s, analyst)
         for data, field in [
             ({"name": "", "query": SLA}, "name"),
             (
@@ -82,7 +83,7 @@ def test_invalid_report_input_names_field(ctx, demo):
 def test_other_tenant_cannot_see(ctx, demo):
     rid = make(ctx, demo[("acme", "analyst")], visibility="public")
     with transaction(ctx.sessions) as s:
-        outsider = s.get(User, demo[("globex", "admin")].id)
+        outsider = as_principal(s, demo[("globex", "admin")])
         with pytest.raises(NotFound):
             reports.get_report(s, outsider, rid)
         assert rid not in [r.id for r in reports.list_reports(s, outsider)]
@@ -94,10 +95,10 @@ def test_execute_records_history_and_result(ctx, demo):
     analyst = demo[("acme", "analyst")]
     rid = make(ctx, analyst)
     with transaction(ctx.sessions) as s:
-        a = s.get(User, analyst.id)
+        a = as_principal(s, analyst)
         ex = reports.execute_report(s, a, rid, ctx.warehouse, ctx.settings.results_dir)
         assert ex.status == "done" and ex.row_count and ex.runtime_ms is not None
-        assert ex.executed_by == a.id and ex.result_ref.endswith(".parquet")
+        assert ex.executed_by == a.user_id and ex.result_ref.endswith(".parquet")
         assert ex.meta_json["cached"] is False
         ex2 = reports.execute_report(
             s, a, rid, ctx.warehouse, ctx.settings.results_dir, params={"prios": ["low"]}
@@ -123,7 +124,7 @@ def test_bad_params_raise_and_record_nothing(ctx, demo):
     analyst = demo[("acme", "analyst")]
     rid = make(ctx, analyst)
     with transaction(ctx.sessions) as s:
-        a = s.get(User, analyst.id)
+        a = as_principal(s, analyst)
         with pytest.raises(InvalidSpec):
             reports.execute_report(
                 s, a, rid, ctx.warehouse, ctx.settings.results_dir, params={"prios": "urgent"}
@@ -142,7 +143,7 @@ def test_warehouse_failure_is_recorded_as_failed(ctx, demo, tmp_path):
     wh = replace(ctx.warehouse, engine=broken, cache=None)
     assert isinstance(wh, Warehouse)
     with transaction(ctx.sessions) as s:
-        ex = reports.execute_report(s, s.get(User, analyst.id), rid, wh, ctx.settings.results_dir)
+        ex = reports.execute_report(s, as_principal(s, analyst), rid, wh, ctx.settings.results_dir)
         assert ex.status == "failed" and "tickets" in ex.meta_json["error"]
     with ctx.sessions() as s:
         assert s.get(ReportExecution, ex.id).status == "failed"

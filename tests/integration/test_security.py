@@ -15,9 +15,12 @@ from sqlalchemy import select
 from portal.demo.accounts import DEV_PASSWORD
 from portal.identity import auth
 from portal.infra.db import transaction
-from portal.models import ApiToken, Tenant
+from portal.models import ApiToken
+from tests.support.shared import new_user
 
-pytestmark = pytest.mark.parametrize("metadata_url", ["sqlite"], indirect=True)
+# One database, demo seed and API server for the module (tests/conftest.py): each test starts with
+# an empty Redis, and a test that changes a user or counts a user's tokens gets a user of its own.
+pytestmark = pytest.mark.parametrize("module_metadata_url", ["sqlite"], indirect=True)
 
 BY_LOCATION = {
     "source": "tickets",
@@ -32,12 +35,31 @@ def login(api, email: str, password: str = DEV_PASSWORD) -> requests.Session:
 
 
 @pytest.fixture
+def ctx(module_ctx, redis_client):
+    """The module's context; Redis (sign-in counts, cache) emptied for each test."""
+    return module_ctx
+
+
+@pytest.fixture
+def demo(module_demo):
+    return module_demo
+
+
+@pytest.fixture
+def api(module_api, redis_client):
+    return module_api
+
+
+@pytest.fixture
 def restricted(ctx, demo):
-    """A user of acme who may see locations 1 and 2 only."""
-    with transaction(ctx.sessions) as s:
-        tenant = s.scalar(select(Tenant).where(Tenant.slug == "acme"))
-        auth.create_user(s, tenant, "field@acme.example.com", "Field", DEV_PASSWORD, locations=[1, 2])
-    return "field@acme.example.com"
+    """A new user of acme who may see locations 1 and 2 only (their own: a test narrows it further)."""
+    return new_user(ctx, "acme", DEV_PASSWORD, locations=[1, 2])
+
+
+@pytest.fixture
+def own_user(ctx, demo):
+    """A new user of acme, for a test that counts and revokes the user's API tokens."""
+    return new_user(ctx, "acme", DEV_PASSWORD)
 
 
 def test_export_of_someone_elses_run_is_rerun_under_the_callers_scope(api, restricted):
@@ -115,8 +137,8 @@ def test_report_viz_is_validated_on_write(api, viz, field):
     assert ok.status_code == 201 and ok.json()["viz"] == [{"viz": "bar", "x": "priority", "y": ["n"]}]
 
 
-def test_api_tokens_listed_revoked_and_short_lived(api, ctx):
-    s = login(api, "analyst@acme.example.com")
+def test_api_tokens_listed_revoked_and_short_lived(api, ctx, own_user):
+    s = login(api, own_user)
     listing = s.get(f"{api.base}/api/tokens").json()["tokens"]
     assert len(listing) == 1 and listing[0]["state"] == "active" and listing[0]["last_used_at"]
     assert "token_hash" not in listing[0]

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from portal.data.catalog import DEMO_CATALOG
-from portal.data.query import estimate_query, run_query
+from portal.data.execute import estimate_query, run_query
 from portal.demo.schema import DemoSize
 from portal.demo.showcase import DEMO_REPORTS
 from portal.demo.warehouse import load_warehouse

@@ -3,19 +3,14 @@ on the system Chromium. Screenshots of each step go to tests/ui/artifacts/ (git-
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from portal.infra.redis_server import free_port
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.http import PortalProcess
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
@@ -46,39 +41,12 @@ def portal_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def portal_url(portal_home: Path) -> Iterator[str]:
     """Base URL of a portal serving the tiny demo warehouse (SQLite metadata, embedded Redis)."""
-    home = portal_home
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "WAREHOUSE_URL", "REDIS_URL")}
-    port = free_port()
     # Every browser test signs in from 127.0.0.1: a higher per-address budget than production's 10.
-    env.update(
-        CONDUCTOR_HOME=str(home),
-        CONDUCTOR_PORT=str(port),
-        CONDUCTOR_LOG_LEVEL="WARNING",
-        CONDUCTOR_LOGIN_PER_MINUTE="200",
-    )
-    exe = str(Path(sys.executable).with_name("conductor"))
-    subprocess.run(
-        [exe, "demo", "--no-serve", "--scale", "0.004"], env=env, check=True, capture_output=True, timeout=300
-    )
-    log = open(home / "server.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([exe, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        assert proc.poll() is None, (home / "server.log").read_text()
-        assert time.time() < deadline, "portal did not start"
-        time.sleep(0.3)
-    yield base
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(30)
-    finally:
-        log.close()
+    server = PortalProcess(portal_home, CONDUCTOR_LOGIN_PER_MINUTE="200")
+    server.cli("demo", "--no-serve", "--scale", "0.004")
+    server.start()
+    yield server.base
+    server.stop()
 
 
 @pytest.fixture

@@ -406,6 +406,7 @@ def test_hostile_data_values(page: Page, shot: Callable[..., Path]) -> None:
     """Text from the warehouse (customer names...) is shown as text too: table cells, chart
     categories and their tooltips, the options of the global filters. The tiny portal's warehouse
     cannot hold such values (the server owns its file), so the same components are served alone."""
+    import pandas as pd
     import panel as pn
     import param
 
@@ -415,7 +416,7 @@ def test_hostile_data_values(page: Page, shot: Callable[..., Path]) -> None:
     from portal.specs import WidgetSpec
 
     values = [p("D1"), p("D2", SVG), p("D3", SCRIPT), "Smith & Sons <Ltd>"]
-    data = {"columns": ["customer_name", "n"], "rows": [[v, 10 * (i + 1)] for i, v in enumerate(values)]}
+    data = pd.DataFrame([[v, 10 * (i + 1)] for i, v in enumerate(values)], columns=["customer_name", "n"])
     query = {"source": "tickets", "metrics": [{"agg": "count", "as": "n"}], "group_by": ["customer_name"]}
     table = WidgetSpec.model_validate({"type": "table", "query": query})
     chart = WidgetSpec.model_validate(

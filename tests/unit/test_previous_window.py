@@ -4,10 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portal.dashboards import auto_position, kpi_summary, parse_time_range, previous_window
+from portal.dashboards import auto_position
+from portal.data.timewindows import parse_time_range, previous_window
 from portal.errors import InvalidSpec
 from portal.specs import KpiSpec, Position
-from portal.viz.cards import kpi_values
+from portal.viz.cards import kpi_summary, kpi_values
 
 NOW = datetime(2026, 11, 25, 14, 37)  # a Wednesday
 

@@ -10,10 +10,10 @@ from datetime import datetime
 
 import pytest
 
-from portal.dashboards import parse_time_range
 from portal.data.catalog import DEMO_CATALOG
-from portal.data.query import compile_query, run_query
-from portal.data.timewindows import parse_time_expr
+from portal.data.execute import run_query
+from portal.data.query import compile_query
+from portal.data.timewindows import parse_time_expr, parse_time_range
 from portal.errors import InvalidSpec
 from portal.identity.scope import Scope
 from portal.infra.db import make_warehouse_engine

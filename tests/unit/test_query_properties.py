@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
 from portal.data.catalog import DEMO_CATALOG
-from portal.data.query import compile_query, fetch_frame
+from portal.data.execute import fetch_frame
+from portal.data.query import compile_query
 from portal.errors import InvalidSpec
 from portal.identity.scope import Scope
 

@@ -23,14 +23,14 @@ def test_frame_bytes_roundtrip():
 def test_cache_keys_scope_and_invalidation(redis_client):
     c = QueryCache(redis_client, ttl_seconds=60)
     df = pd.DataFrame({"n": [1]})
-    k1 = c.key("tickets", "SELECT 1", Scope.of("acme"))
-    assert k1 != c.key("tickets", "SELECT 1", Scope.of("globex"))  # scope is part of the key
+    k1 = c.key("tickets", "SELECT 1", Scope.of("acme").key)
+    assert k1 != c.key("tickets", "SELECT 1", Scope.of("globex").key)  # scope is part of the key
     assert c.get(k1) is None
     c.set(k1, df)
     assert c.get(k1)["n"].tolist() == [1]
     assert 0 < redis_client.ttl(k1) <= 60
     c.invalidate("tickets")
-    assert c.key("tickets", "SELECT 1", Scope.of("acme")) != k1
-    k2 = c.key("expenses", "SELECT 1", Scope.of("acme"))
+    assert c.key("tickets", "SELECT 1", Scope.of("acme").key) != k1
+    k2 = c.key("expenses", "SELECT 1", Scope.of("acme").key)
     c.invalidate()
-    assert c.key("expenses", "SELECT 1", Scope.of("acme")) != k2
+    assert c.key("expenses", "SELECT 1", Scope.of("acme").key) != k2

@@ -7,6 +7,7 @@ import html
 from html.parser import HTMLParser
 from typing import Any
 
+import pandas as pd
 import panel as pn
 import pytest
 
@@ -194,15 +195,15 @@ def test_widget_error_messages_are_text() -> None:
             "kpi": {"value": "n", "label": ATTACKS[0]},
         }
     )
-    box = render_widget(spec, {"error": f"customer_name: unknown value {ATTACKS[0]}"})
+    box = render_widget(spec, error=f"customer_name: unknown value {ATTACKS[0]}")
     assert isinstance(box, pn.pane.Alert)
     assert shown(browser_html(box, box.object)).text.strip() == f"customer_name: unknown value {ATTACKS[0]}"
     # A KPI column missing from the data: the message names it, as text.
-    box = render_widget(spec, {"columns": [ATTACKS[2]], "rows": [[1]]})
+    box = render_widget(spec, pd.DataFrame([[1]], columns=[ATTACKS[2]]))
     assert isinstance(box, pn.pane.Alert)
     page = shown(browser_html(box, box.object))
     assert [tag for tag, _ in page.tags] == ["p"] and "kpi.value" in page.text
     # The label itself is escaped into the card's HTML.
-    card = render_widget(spec, {"columns": ["n"], "rows": [[7]]})
+    card = render_widget(spec, pd.DataFrame([[7]], columns=["n"]))
     assert isinstance(card, pn.pane.HTML)
     assert ATTACKS[0] not in card.object and html.escape(ATTACKS[0]) in card.object

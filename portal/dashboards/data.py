@@ -1,0 +1,382 @@
+"""Widget data, the one way through: typed results for the UI, JSON only at the REST edge.
+
+A whole dashboard loads in one transaction with one authorization and one
+scope (:func:`load_dashboard`); one widget (a drill step, a refresh) goes
+through :func:`widget_result`. Both return :class:`WidgetResult`: the frame,
+the effective spec, the KPI and the drill state.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from portal.dashboards.access import dashboard_widgets, get_widget, widget_spec
+from portal.dashboards.drill import apply_filters, drill
+from portal.dashboards.service import is_favorite
+from portal.dashboards.sources import source_query
+from portal.data.catalog import DEMO_CATALOG, Catalog
+from portal.data.timewindows import now_minute, parse_time_range, previous_window
+from portal.data.warehouse import Warehouse
+from portal.errors import InvalidSpec, NotFound, PortalError
+from portal.identity import audit
+from portal.identity.permissions import ACTIONS_BY_ROLE, authorize
+from portal.identity.principal import Principal
+from portal.models import Dashboard, Widget
+from portal.specs import DashboardFilters, KpiSpec, QuerySpec, WidgetSpec, parse_spec
+from portal.viz.cards import KpiValue, kpi_values
+from portal.viz.markdown import render_markdown
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DrillState:
+    """Where a drillable widget is: the steps taken, the level shown and the next one."""
+
+    path: tuple[tuple[str, Any], ...]
+    level: str
+    next: str | None
+
+
+@dataclass(frozen=True)
+class KpiResult:
+    """A KPI card's numbers: the value (first row of the result), the previous period's, and
+    what the card shows (:func:`portal.viz.cards.kpi_values`, the one KPI rule)."""
+
+    value: float | None
+    previous: float | None
+    shown: KpiValue
+
+
+@dataclass(frozen=True)
+class WidgetResult:
+    """One widget as a viewer sees it now.
+
+    ``spec`` is the effective spec (drilled one level down when ``drill`` has steps),
+    ``query`` the query that ran (global filters, drill and scope applied); ``frame``
+    is None for text widgets (``html``) and failed widgets (``error``).
+    """
+
+    widget: Widget
+    spec: WidgetSpec | None
+    stored: WidgetSpec | None = None  # the widget's saved spec, parsed once (None if it failed)
+    query: QuerySpec | None = None
+    frame: pd.DataFrame | None = None
+    cached: bool = False
+    row_count: int = 0
+    runtime_ms: float = 0.0
+    drill: DrillState | None = None
+    kpi: KpiResult | None = None
+    html: str | None = None
+    error: str | None = None
+    error_field: str | None = None
+
+
+@dataclass(frozen=True)
+class DashboardView:
+    """A dashboard with every widget's result, loaded in one transaction."""
+
+    dashboard: Dashboard
+    filters: DashboardFilters  # the filters applied (saved ones overridden by the viewer's)
+    as_of: datetime  # the minute relative windows were anchored to
+    favorite: bool
+    can_edit: bool
+    widgets: list[WidgetResult] = field(default_factory=list)
+
+
+def _effective_filters(d: Dashboard, override: DashboardFilters | None) -> DashboardFilters:
+    """The dashboard's saved filters with the fields the principal set in ``override`` replacing them."""
+    base = parse_spec(DashboardFilters, d.filters_json or {})
+    if override is None:
+        return base
+    return base.model_copy(update={k: getattr(override, k) for k in override.model_fields_set})
+
+
+def _drilled_widget(ws: WidgetSpec, levels: list[str], path: Sequence[tuple[str, Any]]) -> WidgetSpec:
+    """The widget as shown one level down: the first level's column becomes the current level's."""
+    top, current = levels[0], levels[len(path)]
+
+    def swap(c: str | None) -> str | None:
+        return current if c == top else c
+
+    title = " / ".join([ws.title or top, *(str(v) for _, v in path)])
+    update: dict[str, Any] = {"title": title[:200]}
+    if ws.chart is not None:
+        update["chart"] = ws.chart.model_copy(
+            update={"x": swap(ws.chart.x), "series": swap(ws.chart.series), "title": ws.chart.title}
+        )
+    if ws.table is not None:
+        update["table"] = ws.table.model_copy(
+            update={
+                "columns": [swap(c) for c in ws.table.columns] if ws.table.columns else ws.table.columns,
+                "subtotals_by": swap(ws.table.subtotals_by),
+                "sort_by": swap(ws.table.sort_by),
+            }
+        )
+    return ws.model_copy(update=update)
+
+
+def _normalise_path(drill_path: Sequence[Any] | None) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for i, step in enumerate(drill_path or []):
+        if not isinstance(step, list | tuple) or len(step) != 2 or not isinstance(step[0], str):
+            raise InvalidSpec(f"drill[{i}]: must be a [column, value] pair", field=f"drill[{i}]")
+        if isinstance(step[1], dict | list | tuple):
+            raise InvalidSpec(f"drill[{i}]: the value must be a single value", field=f"drill[{i}]")
+        out.append((step[0], step[1]))
+    return out
+
+
+def _resolve(
+    session: Session,
+    principal: Principal,
+    d: Dashboard,
+    ws: WidgetSpec,
+    filters: DashboardFilters,
+    path: list[tuple[str, Any]],
+    catalog: Catalog,
+) -> tuple[QuerySpec, WidgetSpec]:
+    spec = apply_filters(source_query(session, principal, d, ws), filters, catalog)
+    if not path:
+        return spec, ws
+    if ws.drilldown is None or not ws.drilldown.hierarchy:
+        raise InvalidSpec("drill: this widget has no drill-down hierarchy", field="drill")
+    try:
+        spec = drill(spec, ws.drilldown, path)
+    except InvalidSpec as exc:
+        raise InvalidSpec(exc.message.replace("drilldown:", "drill:", 1), field="drill") from None
+    return spec, _drilled_widget(ws, ws.drilldown.hierarchy, path)
+
+
+def widget_query(
+    session: Session,
+    principal: Principal,
+    dashboard: Dashboard,
+    widget: Widget,
+    *,
+    filters: DashboardFilters | None = None,
+    drill_path: Sequence[tuple[str, Any]] | None = None,
+    catalog: Catalog = DEMO_CATALOG,
+) -> tuple[QuerySpec, WidgetSpec]:
+    """The query a widget runs and the widget as shown.
+
+    Resolves the source (inline / named / report), adds the dashboard's global
+    filters (fields set in ``filters``, the user's current selection, override
+    the saved ones), then drills down ``drill_path`` (``[("team_name", "X")]``):
+    the query groups by the next level and the returned WidgetSpec shows it.
+    """
+    if widget.dashboard_id != dashboard.id:
+        raise NotFound(f"widget {widget.id} not found")
+    authorize(session, principal, "view", dashboard)
+    ws = widget_spec(widget)
+    if ws.type == "text":
+        raise InvalidSpec("type: text widgets have no query", field="type")
+    return _resolve(
+        session,
+        principal,
+        dashboard,
+        ws,
+        _effective_filters(dashboard, filters),
+        _normalise_path(drill_path),
+        catalog,
+    )
+
+
+def _check_override(filters: DashboardFilters | None, now: datetime) -> None:
+    if filters is not None and filters.time_range is not None:
+        parse_time_range(filters.time_range, now, field="time_range")
+
+
+def kpi_result(kpi: KpiSpec, frame: pd.DataFrame, previous: pd.DataFrame | None = None) -> KpiResult:
+    """The one KPI rule: the value is the first row's ``kpi.value`` of an ungrouped result,
+    compared with the previous period's result when there is one."""
+    value = first_value(frame, kpi.value)
+    before = first_value(previous, kpi.value) if previous is not None else None
+    return KpiResult(value, before, kpi_values(value, before, kpi))
+
+
+def first_value(frame: pd.DataFrame, column: str) -> float | None:
+    """The KPI value of a result: the first row's ``column`` as a number (None if absent or null)."""
+    if column not in frame.columns or frame.empty:
+        return None
+    v = frame[column].iloc[0]
+    if v is None or (not isinstance(v, str) and bool(pd.isna(v))):
+        return None
+    if isinstance(v, numbers.Number):
+        return float(v)  # type: ignore[arg-type]
+    return None
+
+
+def _widget_result(
+    session: Session,
+    principal: Principal,
+    warehouse: Warehouse,
+    d: Dashboard,
+    w: Widget,
+    filters: DashboardFilters,
+    path: list[tuple[str, Any]],
+    now: datetime,
+    use_cache: bool,
+) -> WidgetResult:
+    ws = widget_spec(w)
+    if ws.type == "text":
+        return WidgetResult(widget=w, spec=ws, stored=ws, html=render_markdown(ws.text or ""))
+    spec, shown = _resolve(session, principal, d, ws, filters, path, warehouse.catalog)
+    res = warehouse.run(spec, principal.scope, now=now, use_cache=use_cache)
+    state = None
+    if ws.drilldown is not None and ws.drilldown.hierarchy:
+        levels = ws.drilldown.hierarchy
+        state = DrillState(
+            path=tuple(path),
+            level=levels[len(path)],
+            next=levels[len(path) + 1] if len(path) + 1 < len(levels) else None,
+        )
+    kpi = None
+    if ws.kpi is not None:
+        previous = None
+        time_column = warehouse.catalog.source(spec.source).time_column
+        if ws.kpi.compare_previous and filters.time_range and time_column:
+            prev_filters = filters.model_copy(update={"time_range": previous_window(filters.time_range, now)})
+            prev_spec, _ = _resolve(session, principal, d, ws, prev_filters, path, warehouse.catalog)
+            previous = warehouse.run(prev_spec, principal.scope, now=now, use_cache=use_cache).frame
+        kpi = kpi_result(ws.kpi, res.frame, previous)
+    return WidgetResult(
+        widget=w,
+        spec=shown,
+        stored=ws,
+        query=spec,
+        frame=res.frame,
+        cached=res.cached,
+        row_count=res.row_count,
+        runtime_ms=round(res.runtime_ms, 2),
+        drill=state,
+        kpi=kpi,
+    )
+
+
+def _guarded(d: Dashboard, w: Widget, load: Any) -> WidgetResult:
+    """``load()``, or the widget with its error: one failing widget never fails the view."""
+    try:
+        return load()  # type: ignore[no-any-return]
+    except PortalError as exc:
+        return WidgetResult(widget=w, spec=None, error=exc.message, error_field=exc.field)
+    except Exception as exc:
+        # A broken widget (warehouse down, bad stored spec) must not take the dashboard down.
+        log.exception("dashboard %s widget %s failed", d.id, w.id)
+        return WidgetResult(widget=w, spec=None, error=f"could not load this widget ({type(exc).__name__})")
+
+
+def widget_result(
+    session: Session,
+    principal: Principal,
+    warehouse: Warehouse,
+    dashboard_id: int | None,
+    widget_id: int,
+    *,
+    filters: DashboardFilters | None = None,
+    drill_path: Sequence[Any] | None = None,
+    now: datetime | None = None,
+    use_cache: bool = True,
+) -> WidgetResult:
+    """Run one widget's query in the principal's scope (a drill step, a refresh, the REST widget data).
+
+    ``dashboard_id`` may be None (the widget's own dashboard); ``now`` anchors relative
+    windows (default: the current minute, UTC). Bad input raises; see :func:`load_dashboard`
+    for the view where a failing widget carries its error instead.
+    """
+    w, d = get_widget(session, principal, widget_id, "view")
+    if dashboard_id is not None and d.id != dashboard_id:
+        raise NotFound(f"widget {widget_id} not found")
+    at = now_minute(now)
+    _check_override(filters, at)
+    return _widget_result(
+        session,
+        principal,
+        warehouse,
+        d,
+        w,
+        _effective_filters(d, filters),
+        _normalise_path(drill_path),
+        at,
+        use_cache,
+    )
+
+
+def load_dashboard(
+    session: Session,
+    principal: Principal,
+    warehouse: Warehouse,
+    dashboard_id: int,
+    *,
+    filters: DashboardFilters | None = None,
+    drill_paths: Mapping[int, Sequence[Any]] | None = None,
+    now: datetime | None = None,
+    use_cache: bool = True,
+    record_view: bool = True,
+) -> DashboardView:
+    """The dashboard with every widget's result: one authorization, one scope, one transaction.
+
+    ``drill_paths`` (widget id → steps) shows those widgets drilled down. A widget that
+    fails carries its ``error``; bad filters raise (they concern the whole view).
+    """
+    d = session.get(Dashboard, dashboard_id)
+    if d is None:
+        raise NotFound(f"dashboard {dashboard_id} not found")
+    role = authorize(session, principal, "view", d)
+    at = now_minute(now)
+    _check_override(filters, at)
+    effective = _effective_filters(d, filters)
+    widgets = dashboard_widgets(session, d)
+    paths = drill_paths or {}
+    results = [
+        _guarded(
+            d,
+            w,
+            lambda w=w: _widget_result(
+                session,
+                principal,
+                warehouse,
+                d,
+                w,
+                effective,
+                _normalise_path(paths.get(w.id)),
+                at,
+                use_cache,
+            ),
+        )
+        for w in widgets
+    ]
+    if record_view:
+        audit.record(session, principal, "view", d, details={"widgets": len(widgets)})
+    return DashboardView(
+        dashboard=d,
+        filters=effective,
+        as_of=at,
+        favorite=principal.user_id is not None and is_favorite(session, principal, d.id),
+        can_edit="edit" in ACTIONS_BY_ROLE[role],
+        widgets=results,
+    )
+
+
+def filters_from_args(args: Mapping[str, Sequence[str]]) -> DashboardFilters | None:
+    """Dashboard filters from query-string arguments (``time_range``, repeatable ``customer``,
+    ``location``, ``team``); only the arguments present are set, so the others keep the saved values.
+    An empty ``time_range`` clears the saved window."""
+    data: dict[str, Any] = {}
+    if "time_range" in args:
+        values = list(args["time_range"])
+        data["time_range"] = (values[-1] or None) if values else None
+    for kind in ("customer", "location", "team"):
+        if kind in args:
+            data[kind] = [v for v in args[kind] if v != ""]
+    if not data:
+        return None
+    return parse_spec(DashboardFilters, data)

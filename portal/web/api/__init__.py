@@ -1,0 +1,69 @@
+"""REST API: Tornado handlers mounted by the server next to the Panel pages, one module per resource.
+
+``base`` (the handler every endpoint extends: JSON in and out, bearer tokens,
+errors), ``ops`` (health, metrics), ``tokens`` (API tokens, ``/api/me``),
+``query`` (catalog, ad-hoc queries), ``reports``, ``dashboards`` (and widgets),
+``frames`` (DataFrames as Arrow IPC streams when the client asks for them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tornado.web import RequestHandler
+
+from portal.context import AppContext
+from portal.web.api.base import BaseHandler, NotFoundHandler, frame_payload
+from portal.web.api.dashboards import (
+    DashboardDuplicateHandler,
+    DashboardFavoriteHandler,
+    DashboardHandler,
+    DashboardLayoutHandler,
+    DashboardsHandler,
+    DashboardViewHandler,
+    WidgetDataHandler,
+    WidgetHandler,
+    WidgetsHandler,
+)
+from portal.web.api.ops import HealthHandler, MetricsHandler, metrics_allowed
+from portal.web.api.query import CatalogHandler, EstimateHandler, QueryHandler
+from portal.web.api.reports import (
+    ExecuteHandler,
+    ExecutionExportHandler,
+    ExecutionsHandler,
+    ReportHandler,
+    ReportsHandler,
+)
+from portal.web.api.tokens import MeHandler, TokenHandler, TokensHandler
+
+__all__ = ["BaseHandler", "frame_payload", "metrics_allowed", "routes"]
+
+
+def routes(ctx: AppContext) -> list[tuple[str, type[RequestHandler], dict[str, Any]]]:
+    """URL patterns of the REST API, for ``pn.serve(extra_patterns=...)`` or a plain Tornado app."""
+    table: list[tuple[str, type[RequestHandler]]] = [
+        (r"/healthz", HealthHandler),
+        (r"/metrics", MetricsHandler),
+        (r"/api/tokens", TokensHandler),
+        (r"/api/tokens/(\d{1,18})", TokenHandler),
+        (r"/api/me", MeHandler),
+        (r"/api/catalog", CatalogHandler),
+        (r"/api/query", QueryHandler),
+        (r"/api/query/estimate", EstimateHandler),
+        (r"/api/reports", ReportsHandler),
+        (r"/api/reports/(\d{1,18})", ReportHandler),
+        (r"/api/reports/(\d{1,18})/execute", ExecuteHandler),
+        (r"/api/reports/(\d{1,18})/executions", ExecutionsHandler),
+        (r"/api/executions/(\d{1,18})/export", ExecutionExportHandler),
+        (r"/api/dashboards", DashboardsHandler),
+        (r"/api/dashboards/(\d{1,18})", DashboardHandler),
+        (r"/api/dashboards/(\d{1,18})/duplicate", DashboardDuplicateHandler),
+        (r"/api/dashboards/(\d{1,18})/favorite", DashboardFavoriteHandler),
+        (r"/api/dashboards/(\d{1,18})/view", DashboardViewHandler),
+        (r"/api/dashboards/(\d{1,18})/layout", DashboardLayoutHandler),
+        (r"/api/widgets", WidgetsHandler),
+        (r"/api/widgets/(\d{1,18})", WidgetHandler),
+        (r"/api/widgets/(\d{1,18})/data", WidgetDataHandler),
+        (r"/api/.*", NotFoundHandler),
+    ]
+    return [(pattern, h, {"ctx": ctx, "route": pattern}) for pattern, h in table]
