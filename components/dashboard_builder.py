@@ -1,11 +1,22 @@
-"""Dashboard viewer and builder: GridStack layout, global filters, drill-down, widget editor."""
+"""Dashboard viewer and builder: GridStack layout, global filters, drill-down, widget editor.
+
+The page arrives as a shell first — header, filters and every tile with a skeleton — built
+from one metadata transaction (:func:`portal.dashboards.plan_dashboard`). The tiles' queries
+then run concurrently on a shared pool and each tile fills in as its data arrives. A filter
+change or a drill step plans the dashboard again and re-runs only the tiles whose query
+changed, in place; a widget's periodic refresh re-runs that widget alone.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import html
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 import panel as pn
 import param
@@ -16,9 +27,11 @@ from components.widget_editor import WidgetEditor
 from components.widget_view import render_result
 from portal import dashboards
 from portal.context import AppContext
-from portal.dashboards import DashboardView, WidgetResult
+from portal.dashboards import DashboardPlan, DashboardView, WidgetPlan, WidgetResult
+from portal.data.timewindows import describe_window, now_minute
 from portal.errors import PortalError
 from portal.identity.principal import Principal
+from portal.identity.scope import Scope
 from portal.specs import DashboardFilters, WidgetSpec
 
 log = logging.getLogger(__name__)
@@ -32,6 +45,23 @@ TIME_PRESETS = {
     "This year": "{{start_of_year}}..{{now}}",
     "All time": "",
 }
+FILTER_KINDS = {"customer": "customer_name", "location": "location_name", "team": "team_name"}
+#: Tile queries of every session of this process share these threads: the warehouse (DuckDB on
+#: two cores) answers a few queries at once well, and a burst of users queues here, not there.
+TILE_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tiles")
+SKELETON = (
+    '<div class="cbi-skeleton" style="height:100%;min-height:60px;border-radius:6px;'
+    "background:linear-gradient(90deg,#eef2f7 25%,#e2e8f0 37%,#eef2f7 63%);background-size:400% 100%;"
+    'animation:cbi-shimmer 1.4s ease infinite"></div>'
+    "<style>@keyframes cbi-shimmer{0%{background-position:100% 50%}100%{background-position:0 50%}}</style>"
+)
+
+
+def _differs(a: WidgetPlan | WidgetResult | None, b: WidgetPlan | WidgetResult) -> bool:
+    """Whether a tile must be fetched again: its query, previous-period query or shown spec changed."""
+    if not isinstance(a, WidgetPlan) or not isinstance(b, WidgetPlan):
+        return True
+    return (a.query, a.previous, a.spec, a.stored) != (b.query, b.previous, b.spec, b.stored)
 
 
 class DashboardBuilder(pn.viewable.Viewer):
@@ -54,101 +84,30 @@ class DashboardBuilder(pn.viewable.Viewer):
         self._ids: dict[str, int] = {}
         self._periodic: list[Any] = []
         self._moved: dict[int, dict[str, int]] = {}
-        self.view: DashboardView | None = None
+        self._bodies: dict[int, pn.Column] = {}
+        self._results: dict[int, WidgetResult] = {}
+        self._generation: dict[int, int] = {}
+        self._doc = pn.state.curdoc
+        self.plan: DashboardPlan | None = None
         self.can_edit = False
+        self.presets = dict(TIME_PRESETS)
         if self._open():
-            self.param.watch(
-                lambda *_: self._reload(), ["time_range", "customer", "location", "team", "drill_path"]
-            )
+            self._read_url()
+            self.param.watch(lambda *_: self._refilter(), ["time_range", "location", "team", "drill_path"])
+            self.param.watch(self._customer_changed, "customer")
             self.param.watch(lambda *_: self._render(), "edit_mode")
             self._render()
+            self._sync_url()
 
-    # -- loading -----------------------------------------------------------------
-    def _open(self) -> bool:
-        """First load: the dashboard with its saved filters, every widget's data and the filter
-        choices, in one transaction."""
-
-        def load(s: Any, p: Principal) -> tuple[DashboardView, dict[str, list[str]]]:
-            view = dashboards.load_dashboard(s, p, self.ctx.warehouse, self.dashboard_id)
-            return view, self._filter_options(p)
-
-        out = run(self.ctx, load)
-        if out is None:
-            self.grid_area.objects = [alert(f"Dashboard {self.dashboard_id} was not found.", "danger")]
-            return False
-        view, options = out
-        self._show(view)
-        saved = view.filters
-        # Per session: a saved window that is no preset becomes an extra choice of this session only.
-        self.presets = dict(TIME_PRESETS)
-        preset = next((k for k, v in self.presets.items() if v == (saved.time_range or "")), None)
-        if preset is None and saved.time_range:
-            self.presets[f"Saved: {saved.time_range}"] = saved.time_range
-            self.param.time_range.objects = list(self.presets)
-            preset = f"Saved: {saved.time_range}"
-        self.time_range = preset or "All time"
-        for kind, values in options.items():
-            # Labels are escaped: the multi-choice shows them as HTML (values may be any text).
-            self.param[kind].objects = escaped_options(values)
-        self._apply_saved_filters(saved)
-        return True
-
-    def _reload(self) -> None:
-        """The whole dashboard again (filters, drill-down, refresh, a widget added or removed):
-        one transaction, one authorization, one scope."""
-        paths: dict[int, list[tuple[str, Any]]] = {}
-        for wid, col, value in self.drill_path:
-            paths.setdefault(wid, []).append((col, value))
-        view = run(
-            self.ctx,
-            lambda s, p: dashboards.load_dashboard(
-                s,
-                p,
-                self.ctx.warehouse,
-                self.dashboard_id,
-                filters=self.filters(),
-                drill_paths=paths,
-                record_view=False,
-            ),
-        )
-        if view is not None:
-            self._show(view)
-            self._render()
-
-    def _show(self, view: DashboardView) -> None:
-        self.view, self.can_edit, self._moved = view, view.can_edit, {}
-        d = view.dashboard
-        self.header.object = (
-            f'<h2 style="margin:0">{html.escape(d.name)}</h2>'
-            f'<div style="color:#64748b">{html.escape(d.description or "")}</div>'
-        )
-
-    def _filter_options(self, principal: Principal) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for kind, col in (
-            ("customer", "customer_name"),
-            ("location", "location_name"),
-            ("team", "team_name"),
-        ):
-            spec = {
-                "source": "tickets",
-                "group_by": [col],
-                "metrics": [{"agg": "count", "as": "n"}],
-                "limit": 2000,
-            }
-            out[kind] = [str(v) for v in self.ctx.warehouse.run(spec, principal.scope).frame[col].dropna()]
-        return out
-
-    def _apply_saved_filters(self, saved: DashboardFilters) -> None:
-        """Select the dashboard's saved customer / location / team filters (its defaults)."""
-        for kind in ("customer", "location", "team"):
-            values = [str(v) for v in getattr(saved, kind)]
-            if not values:
-                continue
-            known = list(self.param[kind].objects)
-            # A saved value no longer in the data (or out of the user's scope) stays selectable.
-            self.param[kind].objects = escaped_options([*known, *(v for v in values if v not in known)])
-            setattr(self, kind, values)
+    # -- state -------------------------------------------------------------------
+    @property
+    def view(self) -> DashboardView | None:
+        """The dashboard with the results loaded so far (every widget once the page has filled in)."""
+        if self.plan is None:
+            return None
+        done = [self._results[w.widget.id] for w in self.plan.widgets if w.widget.id in self._results]
+        p = self.plan
+        return DashboardView(p.dashboard, p.filters, p.as_of, p.favorite, p.can_edit, done)
 
     def filters(self) -> DashboardFilters:
         """The global filters as currently selected."""
@@ -159,15 +118,201 @@ class DashboardBuilder(pn.viewable.Viewer):
             team=list(self.team),
         )
 
-    # -- rendering -----------------------------------------------------------------
+    def _drill_paths(self) -> dict[int, list[tuple[str, Any]]]:
+        paths: dict[int, list[tuple[str, Any]]] = {}
+        for wid, col, value in self.drill_path:
+            paths.setdefault(wid, []).append((col, value))
+        return paths
+
     def _widget_path(self, widget_id: int) -> list[tuple[str, Any]]:
         return [(c, v) for w, c, v in self.drill_path if w == widget_id]
 
-    def _position(self, r: WidgetResult) -> dict[str, int]:
-        return self._moved.get(r.widget.id) or dict(r.widget.position or {})
+    # -- loading -----------------------------------------------------------------
+    def _open(self) -> bool:
+        """First load: the dashboard and its saved filters, planned in one transaction, and the
+        filter choices; the tiles' data follows (:meth:`_fetch`)."""
 
-    def _tile(self, r: WidgetResult) -> pn.viewable.Viewable:
-        wid = r.widget.id
+        def load(s: Any, p: Principal) -> tuple[DashboardPlan, dict[str, list[str]]]:
+            plan = dashboards.plan_dashboard(s, p, self.ctx.warehouse.catalog, self.dashboard_id)
+            saved = plan.filters
+            return plan, self._filter_options(p.scope, saved.customer)
+
+        out = run(self.ctx, load)
+        if out is None:
+            self.grid_area.objects = [alert(f"Dashboard {self.dashboard_id} was not found.", "danger")]
+            return False
+        plan, options = out
+        saved = plan.filters
+        # Per session: a saved window that is no preset becomes an extra choice of this session only.
+        preset = next((k for k, v in self.presets.items() if v == (saved.time_range or "")), None)
+        if preset is None and saved.time_range:
+            preset = f"Saved: {describe_window(saved.time_range)}"
+            self.presets[preset] = saved.time_range
+            self.param.time_range.objects = list(self.presets)
+        self.time_range = preset or "All time"
+        for kind, values in options.items():
+            # Labels are escaped: the multi-choice shows them as HTML (values may be any text).
+            self.param[kind].objects = escaped_options(values)
+        self._select(saved)
+        self._adopt(plan)
+        return True
+
+    def _select(self, chosen: DashboardFilters) -> None:
+        """Select customer / location / team values (the saved defaults, or a permalink's)."""
+        for kind in FILTER_KINDS:
+            values = [str(v) for v in getattr(chosen, kind)]
+            if not values:
+                continue
+            known = list(self.param[kind].objects.values())
+            # A value no longer in the data (or out of the user's scope) stays selectable.
+            self.param[kind].objects = escaped_options([*known, *(v for v in values if v not in known)])
+            setattr(self, kind, values)
+
+    def _filter_options(self, scope: Scope, customers: list[str]) -> dict[str, list[str]]:
+        """The choices of each global filter; locations narrow to the chosen customers."""
+        out: dict[str, list[str]] = {}
+        for kind, col in FILTER_KINDS.items():
+            spec: dict[str, Any] = {
+                "source": "tickets",
+                "group_by": [col],
+                "metrics": [{"agg": "count", "as": "n"}],
+                "limit": 2000,
+            }
+            if kind == "location" and customers:
+                spec["filters"] = [{"column": "customer_name", "op": "in", "value": list(customers)}]
+            out[kind] = [str(v) for v in self.ctx.warehouse.run(spec, scope).frame[col].dropna()]
+        return out
+
+    def _adopt(self, plan: DashboardPlan) -> list[int]:
+        """Take a new plan; the ids of the widgets whose data must be fetched (again)."""
+        old = {w.widget.id: w for w in self.plan.widgets} if self.plan is not None else {}
+        self.plan, self.can_edit = plan, plan.can_edit
+        d = plan.dashboard
+        self.header.object = (
+            f'<h2 style="margin:0">{html.escape(d.name)}</h2>'
+            f'<div style="color:#64748b">{html.escape(d.description or "")}</div>'
+        )
+        stale: list[int] = []
+        for w in plan.widgets:
+            wid = w.widget.id
+            if isinstance(w, WidgetResult):  # could not be planned: show its error now
+                self._results[wid] = w
+            elif _differs(old.get(wid), w) or wid not in self._results:
+                self._results.pop(wid, None)
+                stale.append(wid)
+        live = {w.widget.id for w in plan.widgets}
+        for wid in [k for k in self._results if k not in live]:
+            self._results.pop(wid)
+        return stale
+
+    def _layout_key(self) -> list[tuple[int, tuple[tuple[str, Any], ...]]]:
+        return [(w.widget.id, tuple(sorted((w.widget.position or {}).items()))) for w in self._planned()]
+
+    def _planned(self) -> list[WidgetPlan | WidgetResult]:
+        return list(self.plan.widgets) if self.plan is not None else []
+
+    def _replan(self, *, rebuild: bool = False) -> None:
+        """Plan again (filters, drill step, widget added or removed) and re-fetch what changed."""
+        before = self._layout_key()
+        plan = run(
+            self.ctx,
+            lambda s, p: dashboards.plan_dashboard(
+                s,
+                p,
+                self.ctx.warehouse.catalog,
+                self.dashboard_id,
+                filters=self.filters(),
+                drill_paths=self._drill_paths(),
+                record_view=False,
+            ),
+        )
+        if plan is None:
+            return
+        self._moved = {}
+        stale = self._adopt(plan)
+        if rebuild or self._layout_key() != before:
+            self._render()  # the grid changed: tiles come back from the results kept, the rest fetch
+            return
+        self._render_breadcrumb()
+        for wid in stale:
+            self._show(wid)
+        self._fetch(stale)
+
+    def _refilter(self) -> None:
+        self._replan()
+        self._sync_url()
+
+    def _customer_changed(self, *_: Any) -> None:
+        """Locations narrow to the chosen customers (a selected location outside them is dropped)."""
+        scope = run(self.ctx, lambda s, p: p.scope)
+        if scope is not None:
+            options = self._filter_options(scope, list(self.customer))["location"]
+            self.param.location.objects = escaped_options(options)
+            kept = [v for v in self.location if v in options]
+            if kept != list(self.location):
+                with param.parameterized.discard_events(self):
+                    self.location = kept
+        self._refilter()
+
+    # -- fetching tiles -------------------------------------------------------------
+    def _fetch(self, widget_ids: list[int], *, fresh_scope: Scope | None = None) -> None:
+        """Run the planned widgets; each tile fills in as its result arrives.
+
+        In a browser session the queries run concurrently on :data:`TILE_POOL` and the page is
+        updated from the session's event loop; without one (tests, scripts) they run here.
+        """
+        plan = self.plan
+        if plan is None:
+            return
+        scope = fresh_scope or plan.scope
+        now = plan.as_of if fresh_scope is None else now_minute(None)
+        by_id = {w.widget.id: w for w in plan.widgets}
+        for wid in widget_ids:
+            w = by_id.get(wid)
+            if not isinstance(w, WidgetPlan):
+                continue
+            gen = self._generation.get(wid, 0) + 1
+            self._generation[wid] = gen
+            job = partial(
+                dashboards.guarded,
+                w.widget,
+                partial(dashboards.run_plan, w, self.ctx.warehouse, scope, now=now),
+            )
+            doc = self._doc
+            if doc is None or getattr(doc, "session_context", None) is None:
+                self._arrived(wid, gen, job())
+                continue
+            future = TILE_POOL.submit(job)
+            future.add_done_callback(
+                lambda f, wid=wid, gen=gen, doc=doc: doc.add_next_tick_callback(
+                    partial(self._arrived, wid, gen, f.result())
+                )
+            )
+
+    def _arrived(self, widget_id: int, generation: int, result: WidgetResult) -> None:
+        if self._generation.get(widget_id) != generation:
+            return  # a newer request for this tile is on its way (filters changed meanwhile)
+        self._results[widget_id] = result
+        self._show(widget_id)
+
+    def _show(self, widget_id: int) -> None:
+        """Put the tile's current state (its result, or a skeleton while loading) in place."""
+        body = self._bodies.get(widget_id)
+        if body is None:
+            return
+        body.objects = [self._body(widget_id)]
+
+    def _body(self, widget_id: int) -> pn.viewable.Viewable:
+        r = self._results.get(widget_id)
+        planned = next((w for w in self._planned() if w.widget.id == widget_id), None)
+        if r is None:
+            if isinstance(planned, WidgetPlan) and planned.query is None:  # text: nothing to fetch
+                r = dashboards.run_plan(
+                    planned, self.ctx.warehouse, planned_scope(self.plan), now=now_minute(None)
+                )
+                self._results[widget_id] = r
+            else:
+                return pn.pane.HTML(SKELETON, sizing_mode="stretch_both", css_classes=["cbi-loading"])
         stored = r.stored
         if stored is None:  # the widget failed to load: its saved spec may still say what it was
             try:
@@ -176,12 +321,20 @@ class DashboardBuilder(pn.viewable.Viewer):
                 r = dataclasses.replace(r, error=exc.message)
         shown = r.spec or stored
         if shown is None:
-            body: pn.viewable.Viewable = alert(r.error or "This widget cannot be shown.", "danger")
-        else:
-            drillable = stored is not None and stored.drilldown is not None
-            on_tap = (lambda value, w=wid, s=shown: self._tapped(w, s, value)) if drillable else None
-            body = render_result(shown, r, on_tap=on_tap)
-        title = html.escape(r.widget.title or (stored.title if stored else "") or "")
+            return alert(r.error or "This widget cannot be shown.", "danger")
+        on_tap: Callable[[Any], None] | None = None
+        if stored is not None and stored.drilldown is not None:
+            on_tap = partial(self._tapped, widget_id, shown)
+        return render_result(shown, r, on_tap=on_tap)
+
+    # -- rendering -----------------------------------------------------------------
+    def _position(self, w: WidgetPlan | WidgetResult) -> dict[str, int]:
+        return self._moved.get(w.widget.id) or dict(w.widget.position or {})
+
+    def _tile(self, w: WidgetPlan | WidgetResult) -> pn.viewable.Viewable:
+        wid = w.widget.id
+        stored = w.stored
+        title = html.escape(w.widget.title or (stored.title if stored else "") or "")
         head: list[Any] = [
             pn.pane.HTML(
                 f'<div class="widget-title" style="font-weight:600;color:#1e293b">{title}</div>',
@@ -200,11 +353,13 @@ class DashboardBuilder(pn.viewable.Viewer):
             )
             rm.on_click(lambda _: self._remove(wid))
             head.append(rm)
+        body = pn.Column(self._body(wid), sizing_mode="stretch_both", margin=0)
+        self._bodies[wid] = body
         return pn.Column(
             pn.Row(*head, sizing_mode="stretch_width", height=32),
             body,
             sizing_mode="stretch_both",
-            css_classes=["cbi-widget", f"cbi-widget-{r.widget.viz}"],
+            css_classes=["cbi-widget", f"cbi-widget-{w.widget.viz}"],
             styles={
                 "background": "white",
                 "border-radius": "8px",
@@ -214,12 +369,13 @@ class DashboardBuilder(pn.viewable.Viewer):
         )
 
     def _render(self) -> None:
-        if self.view is None:
+        """Build the grid from the plan: tiles with a result show it, the others a skeleton and fetch."""
+        if self.plan is None:
             return
         widgets = sorted(
-            self.view.widgets, key=lambda r: (self._position(r).get("y", 0), self._position(r).get("x", 0))
+            self._planned(), key=lambda w: (self._position(w).get("y", 0), self._position(w).get("x", 0))
         )
-        rows = max([self._position(r).get("y", 0) + self._position(r).get("h", 3) for r in widgets] or [4])
+        rows = max([self._position(w).get("y", 0) + self._position(w).get("h", 3) for w in widgets] or [4])
         if self.edit_mode:
             # GridStack's row count is also its maximum: leave room to drag and resize downwards.
             rows += EDIT_SPARE_ROWS
@@ -233,12 +389,12 @@ class DashboardBuilder(pn.viewable.Viewer):
             allow_resize=self.edit_mode,
             css_classes=["cbi-grid"],
         )
-        self._ids = {}
-        for r in widgets:
-            p = self._position(r)
-            tile = self._tile(r)
+        self._ids, self._bodies = {}, {}
+        for w in widgets:
+            p = self._position(w)
+            tile = self._tile(w)
             grid[p["y"] : p["y"] + p["h"], p["x"] : p["x"] + p["w"]] = tile
-            self._ids[str(id(tile))] = r.widget.id
+            self._ids[str(id(tile))] = w.widget.id
         if self.edit_mode:
             grid.param.watch(self._layout_changed, "state")
         # The grid's own box has a fixed height: otherwise Panel turns the enclosing columns into
@@ -257,6 +413,7 @@ class DashboardBuilder(pn.viewable.Viewer):
         )
         self._render_breadcrumb()
         self._schedule_refreshes(widgets)
+        self._fetch([w.widget.id for w in widgets if w.widget.id not in self._results])
 
     def _render_breadcrumb(self) -> None:
         if not self.drill_path:
@@ -275,20 +432,80 @@ class DashboardBuilder(pn.viewable.Viewer):
             top,
         ]
 
-    def _schedule_refreshes(self, widgets: list[WidgetResult]) -> None:
+    def _schedule_refreshes(self, widgets: list[WidgetPlan | WidgetResult]) -> None:
         for cb in self._periodic:
             cb.stop()
         self._periodic = []
         if pn.state.curdoc is None:
             return
-        # One refresh for the dashboard, at the shortest interval any widget asks for.
-        periods = [r.widget.refresh_interval_sec for r in widgets if r.widget.refresh_interval_sec]
-        if periods:
-            self._periodic.append(pn.state.add_periodic_callback(self._reload, period=min(periods) * 1000))
+        for w in widgets:
+            sec = w.widget.refresh_interval_sec
+            if sec:
+                cb = partial(self._refresh, w.widget.id)
+                self._periodic.append(pn.state.add_periodic_callback(cb, period=int(sec) * 1000))
+
+    def _refresh(self, widget_id: int) -> None:
+        """A widget's periodic refresh: that widget alone, with the session and scope checked again."""
+        scope = run(self.ctx, lambda s, p: p.scope)
+        if scope is not None:
+            self._fetch([widget_id], fresh_scope=scope)
+
+    # -- permalinks ------------------------------------------------------------------
+    def _read_url(self) -> None:
+        """Filters from the address (a shared link, a reload) override the saved ones."""
+        args = pn.state.session_args if pn.state.curdoc is not None else {}
+        try:
+            chosen = dashboards.filters_from_args({k: [v.decode() for v in vs] for k, vs in args.items()})
+        except (PortalError, UnicodeDecodeError) as exc:
+            notify_error(f"The address holds filters that cannot be read: {exc}")
+            return
+        if chosen is None:
+            return
+        if "time_range" in chosen.model_fields_set:
+            window = chosen.time_range or ""
+            label = next((k for k, v in self.presets.items() if v == window), None)
+            if label is None:
+                label = f"Link: {describe_window(window)}"
+                self.presets[label] = window
+                self.param.time_range.objects = list(self.presets)
+            self.time_range = label
+        self._select(chosen)
+        if chosen.customer:
+            scope = self.plan.scope if self.plan is not None else None
+            if scope is not None:
+                self.param.location.objects = escaped_options(
+                    sorted({*self._filter_options(scope, chosen.customer)["location"], *self.location})
+                )
+        plan = run(
+            self.ctx,
+            lambda s, p: dashboards.plan_dashboard(
+                s, p, self.ctx.warehouse.catalog, self.dashboard_id, filters=self.filters(), record_view=False
+            ),
+        )
+        if plan is not None:
+            self._adopt(plan)
+
+    def _sync_url(self) -> None:
+        """Keep the current filters in the address, so a reload or a shared link shows the same view.
+
+        Every filter is written (an empty one as ``customer=``): a link means exactly what was on
+        screen, whatever the dashboard's saved defaults are by the time it is opened.
+        """
+        loc = pn.state.location if pn.state.curdoc is not None else None
+        if loc is None:
+            return
+        f = self.filters()
+        parts = [f"id={self.dashboard_id}", f"time_range={quote(f.time_range or '', safe='')}"]
+        for kind in FILTER_KINDS:
+            values = getattr(f, kind)
+            parts += [f"{kind}={quote(str(v), safe='')}" for v in values] or [f"{kind}="]
+        loc.search = "?" + "&".join(parts)
 
     # -- interaction (thin callbacks) ------------------------------------------------
     def _tapped(self, widget_id: int, spec: WidgetSpec, value: Any) -> None:
         drill = spec.drilldown
+        stored = next((w.stored for w in self._planned() if w.widget.id == widget_id and w.stored), None)
+        drill = stored.drilldown if stored is not None else drill
         if drill is None or spec.chart is None:
             return
         if drill.filter:
@@ -321,17 +538,19 @@ class DashboardBuilder(pn.viewable.Viewer):
             self._moved.update(positions)
 
     def _remove(self, widget_id: int) -> None:
-        if (
-            run(self.ctx, lambda s, p: dashboards.delete_widget(s, p, widget_id), success="Widget removed")
-            is not None
-        ):
-            self._reload()
+        # delete_widget returns None: say "done" explicitly, run() returns None on failure.
+        def remove(s: Any, p: Principal) -> bool:
+            dashboards.delete_widget(s, p, widget_id)
+            return True
+
+        if run(self.ctx, remove, success="Widget removed"):
+            self._replan(rebuild=True)
 
     def _open_editor(self, *_: Any) -> None:
         sc = run(self.ctx, lambda s, p: p.scope)
-        if sc is None or self.view is None:
+        if sc is None or self.plan is None:
             return
-        named = dashboards.named_queries(self.view.dashboard)
+        named = dashboards.named_queries(self.plan.dashboard)
         self.editor_area.objects = [
             pn.Card(
                 WidgetEditor(
@@ -355,7 +574,7 @@ class DashboardBuilder(pn.viewable.Viewer):
         )
         if added is not None:
             self.editor_area.objects = []
-            self._reload()
+            self._replan(rebuild=True)
 
     def _save_filters(self, *_: Any) -> None:
         f = self.filters().model_dump(mode="json")
@@ -366,10 +585,10 @@ class DashboardBuilder(pn.viewable.Viewer):
         )
 
     def __panel__(self) -> pn.viewable.Viewable:
-        if self.view is None:
+        if self.plan is None:
             return self.grid_area
         bar: list[Any] = [
-            pn.widgets.Select.from_param(self.param.time_range, name="Time", width=160),
+            pn.widgets.Select.from_param(self.param.time_range, name="Time", width=200),
             pn.widgets.MultiChoice.from_param(self.param.customer, name="Customer", width=220),
             pn.widgets.MultiChoice.from_param(self.param.location, name="Location", width=220),
             pn.widgets.MultiChoice.from_param(self.param.team, name="Team", width=200),
@@ -401,3 +620,9 @@ class DashboardBuilder(pn.viewable.Viewer):
             self.grid_area,
             sizing_mode="stretch_width",
         )
+
+
+def planned_scope(plan: DashboardPlan | None) -> Scope:
+    """The scope a plan was made for (text widgets need none, but run_plan takes one)."""
+    assert plan is not None
+    return plan.scope

@@ -3,7 +3,8 @@
 The public API of the package; the modules inside are an implementation detail:
 ``specs`` (input models, JSON views), ``access`` (loading through authorization), ``sources``
 (what a widget reads), ``layout`` (the grid, pure), ``service`` (dashboards), ``widgets``,
-``data`` (typed widget results, one-transaction load) and ``payloads`` (their JSON, for the REST edge).
+``data`` (plans and typed widget results, one-transaction load) and ``payloads`` (their JSON,
+for the REST edge).
 """
 
 from __future__ import annotations
@@ -16,13 +17,20 @@ from portal.dashboards.access import (
     widget_spec,
 )
 from portal.dashboards.data import (
+    DashboardPlan,
     DashboardView,
     DrillState,
     KpiResult,
+    WidgetPlan,
     WidgetResult,
     filters_from_args,
     first_value,
+    guarded,
+    kpi_result,
     load_dashboard,
+    plan_dashboard,
+    run_dashboard,
+    run_plan,
     widget_query,
     widget_result,
 )
@@ -85,9 +93,11 @@ __all__ = [
     "MAX_WIDGETS",
     "DashboardIn",
     "DashboardPatch",
+    "DashboardPlan",
     "DashboardView",
     "DrillState",
     "KpiResult",
+    "WidgetPlan",
     "WidgetResult",
     "add_widget",
     "auto_position",
@@ -106,7 +116,9 @@ __all__ = [
     "frame_rows",
     "get_dashboard",
     "get_widget",
+    "guarded",
     "is_favorite",
+    "kpi_result",
     "list_dashboards",
     "list_widgets",
     "load_dashboard",
@@ -114,7 +126,10 @@ __all__ = [
     "overlap",
     "parse_at",
     "parse_positions",
+    "plan_dashboard",
     "positions_of",
+    "run_dashboard",
+    "run_plan",
     "save_layout",
     "toggle_favorite",
     "update_dashboard",

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import pandas as pd
 from sqlalchemy.orm import Session
@@ -29,12 +30,14 @@ from portal.errors import InvalidSpec, NotFound, PortalError
 from portal.identity import audit
 from portal.identity.permissions import ACTIONS_BY_ROLE, authorize
 from portal.identity.principal import Principal
+from portal.identity.scope import Scope
 from portal.models import Dashboard, Widget
 from portal.specs import DashboardFilters, KpiSpec, QuerySpec, WidgetSpec, parse_spec
 from portal.viz.cards import KpiValue, kpi_values
 from portal.viz.markdown import render_markdown
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,83 @@ def first_value(frame: pd.DataFrame, column: str) -> float | None:
     return None
 
 
+@dataclass(frozen=True)
+class WidgetPlan:
+    """What a widget will run, decided in the metadata transaction: its saved and shown specs,
+    the query (global filters and drill applied) and, for a KPI, the previous period's query.
+
+    :func:`run_plan` executes it against the warehouse with no metadata session at all, so a
+    page can fetch its tiles concurrently and re-run one tile (a refresh) on its own.
+    """
+
+    widget: Widget
+    stored: WidgetSpec
+    spec: WidgetSpec
+    query: QuerySpec | None = None  # None for text widgets
+    previous: QuerySpec | None = None
+    drill: DrillState | None = None
+
+
+def _plan_widget(
+    session: Session,
+    principal: Principal,
+    catalog: Catalog,
+    d: Dashboard,
+    w: Widget,
+    filters: DashboardFilters,
+    drill_path: Sequence[Any] | None,
+    now: datetime,
+) -> WidgetPlan:
+    path = _normalise_path(drill_path)  # a bad drill path is this widget's error, not the view's
+    ws = widget_spec(w)
+    if ws.type == "text":
+        return WidgetPlan(widget=w, stored=ws, spec=ws)
+    spec, shown = _resolve(session, principal, d, ws, filters, path, catalog)
+    state = None
+    if ws.drilldown is not None and ws.drilldown.hierarchy:
+        levels = ws.drilldown.hierarchy
+        state = DrillState(
+            path=tuple(path),
+            level=levels[len(path)],
+            next=levels[len(path) + 1] if len(path) + 1 < len(levels) else None,
+        )
+    previous = None
+    compare = ws.kpi is not None and ws.kpi.compare_previous and filters.time_range
+    if compare and filters.time_range and catalog.source(spec.source).time_column:
+        prev_filters = filters.model_copy(update={"time_range": previous_window(filters.time_range, now)})
+        previous, _ = _resolve(session, principal, d, ws, prev_filters, path, catalog)
+    return WidgetPlan(widget=w, stored=ws, spec=shown, query=spec, previous=previous, drill=state)
+
+
+def run_plan(
+    plan: WidgetPlan, warehouse: Warehouse, scope: Scope, *, now: datetime, use_cache: bool = True
+) -> WidgetResult:
+    """Run a planned widget in ``scope`` (the principal's, read when the plan was made or just
+    re-checked); warehouse only, safe to call from worker threads."""
+    ws = plan.stored
+    if plan.query is None:
+        return WidgetResult(widget=plan.widget, spec=ws, stored=ws, html=render_markdown(ws.text or ""))
+    res = warehouse.run(plan.query, scope, now=now, use_cache=use_cache)
+    kpi = None
+    if ws.kpi is not None:
+        previous = None
+        if plan.previous is not None:
+            previous = warehouse.run(plan.previous, scope, now=now, use_cache=use_cache).frame
+        kpi = kpi_result(ws.kpi, res.frame, previous)
+    return WidgetResult(
+        widget=plan.widget,
+        spec=plan.spec,
+        stored=ws,
+        query=plan.query,
+        frame=res.frame,
+        cached=res.cached,
+        row_count=res.row_count,
+        runtime_ms=round(res.runtime_ms, 2),
+        drill=plan.drill,
+        kpi=kpi,
+    )
+
+
 def _widget_result(
     session: Session,
     principal: Principal,
@@ -226,52 +306,22 @@ def _widget_result(
     now: datetime,
     use_cache: bool,
 ) -> WidgetResult:
-    ws = widget_spec(w)
-    if ws.type == "text":
-        return WidgetResult(widget=w, spec=ws, stored=ws, html=render_markdown(ws.text or ""))
-    spec, shown = _resolve(session, principal, d, ws, filters, path, warehouse.catalog)
-    res = warehouse.run(spec, principal.scope, now=now, use_cache=use_cache)
-    state = None
-    if ws.drilldown is not None and ws.drilldown.hierarchy:
-        levels = ws.drilldown.hierarchy
-        state = DrillState(
-            path=tuple(path),
-            level=levels[len(path)],
-            next=levels[len(path) + 1] if len(path) + 1 < len(levels) else None,
-        )
-    kpi = None
-    if ws.kpi is not None:
-        previous = None
-        time_column = warehouse.catalog.source(spec.source).time_column
-        if ws.kpi.compare_previous and filters.time_range and time_column:
-            prev_filters = filters.model_copy(update={"time_range": previous_window(filters.time_range, now)})
-            prev_spec, _ = _resolve(session, principal, d, ws, prev_filters, path, warehouse.catalog)
-            previous = warehouse.run(prev_spec, principal.scope, now=now, use_cache=use_cache).frame
-        kpi = kpi_result(ws.kpi, res.frame, previous)
-    return WidgetResult(
-        widget=w,
-        spec=shown,
-        stored=ws,
-        query=spec,
-        frame=res.frame,
-        cached=res.cached,
-        row_count=res.row_count,
-        runtime_ms=round(res.runtime_ms, 2),
-        drill=state,
-        kpi=kpi,
-    )
+    plan = _plan_widget(session, principal, warehouse.catalog, d, w, filters, path, now)
+    return run_plan(plan, warehouse, principal.scope, now=now, use_cache=use_cache)
 
 
-def _guarded(d: Dashboard, w: Widget, load: Any) -> WidgetResult:
+def guarded(widget: Widget, load: Callable[[], T]) -> T | WidgetResult:
     """``load()``, or the widget with its error: one failing widget never fails the view."""
     try:
-        return load()  # type: ignore[no-any-return]
+        return load()
     except PortalError as exc:
-        return WidgetResult(widget=w, spec=None, error=exc.message, error_field=exc.field)
+        return WidgetResult(widget=widget, spec=None, error=exc.message, error_field=exc.field)
     except Exception as exc:
         # A broken widget (warehouse down, bad stored spec) must not take the dashboard down.
-        log.exception("dashboard %s widget %s failed", d.id, w.id)
-        return WidgetResult(widget=w, spec=None, error=f"could not load this widget ({type(exc).__name__})")
+        log.exception("dashboard %s widget %s failed", widget.dashboard_id, widget.id)
+        return WidgetResult(
+            widget=widget, spec=None, error=f"could not load this widget ({type(exc).__name__})"
+        )
 
 
 def widget_result(
@@ -310,6 +360,83 @@ def widget_result(
     )
 
 
+@dataclass(frozen=True)
+class DashboardPlan:
+    """A dashboard with what each widget will run (or why it cannot), decided in one transaction."""
+
+    dashboard: Dashboard
+    filters: DashboardFilters
+    as_of: datetime
+    favorite: bool
+    can_edit: bool
+    scope: Scope
+    widgets: list[WidgetPlan | WidgetResult] = field(default_factory=list)  # a WidgetResult: an error
+
+
+def plan_dashboard(
+    session: Session,
+    principal: Principal,
+    catalog: Catalog,
+    dashboard_id: int,
+    *,
+    filters: DashboardFilters | None = None,
+    drill_paths: Mapping[int, Sequence[Any]] | None = None,
+    now: datetime | None = None,
+    record_view: bool = True,
+) -> DashboardPlan:
+    """Everything a dashboard needs from the metadata database: one authorization, one scope, one
+    transaction, a fixed number of statements whatever the widget count.
+
+    ``drill_paths`` (widget id → steps) plans those widgets drilled down. A widget that cannot
+    be planned carries its error; bad filters raise (they concern the whole view).
+    """
+    d = session.get(Dashboard, dashboard_id)
+    if d is None:
+        raise NotFound(f"dashboard {dashboard_id} not found")
+    role = authorize(session, principal, "view", d)
+    at = now_minute(now)
+    _check_override(filters, at)
+    effective = _effective_filters(d, filters)
+    widgets = dashboard_widgets(session, d)
+    paths = drill_paths or {}
+    plans = [
+        guarded(w, partial(_plan_widget, session, principal, catalog, d, w, effective, paths.get(w.id), at))
+        for w in widgets
+    ]
+    if record_view:
+        audit.record(session, principal, "view", d, details={"widgets": len(widgets)})
+    return DashboardPlan(
+        dashboard=d,
+        filters=effective,
+        as_of=at,
+        favorite=principal.user_id is not None and is_favorite(session, principal, d.id),
+        can_edit="edit" in ACTIONS_BY_ROLE[role],
+        scope=principal.scope,
+        widgets=plans,
+    )
+
+
+def run_dashboard(plan: DashboardPlan, warehouse: Warehouse, *, use_cache: bool = True) -> DashboardView:
+    """Every planned widget run in the plan's scope, one after the other (the REST view)."""
+    results: list[WidgetResult] = []
+    for p in plan.widgets:
+        if isinstance(p, WidgetResult):
+            results.append(p)
+        else:
+            out = guarded(
+                p.widget, partial(run_plan, p, warehouse, plan.scope, now=plan.as_of, use_cache=use_cache)
+            )
+            results.append(out)
+    return DashboardView(
+        dashboard=plan.dashboard,
+        filters=plan.filters,
+        as_of=plan.as_of,
+        favorite=plan.favorite,
+        can_edit=plan.can_edit,
+        widgets=results,
+    )
+
+
 def load_dashboard(
     session: Session,
     principal: Principal,
@@ -322,48 +449,18 @@ def load_dashboard(
     use_cache: bool = True,
     record_view: bool = True,
 ) -> DashboardView:
-    """The dashboard with every widget's result: one authorization, one scope, one transaction.
-
-    ``drill_paths`` (widget id → steps) shows those widgets drilled down. A widget that
-    fails carries its ``error``; bad filters raise (they concern the whole view).
-    """
-    d = session.get(Dashboard, dashboard_id)
-    if d is None:
-        raise NotFound(f"dashboard {dashboard_id} not found")
-    role = authorize(session, principal, "view", d)
-    at = now_minute(now)
-    _check_override(filters, at)
-    effective = _effective_filters(d, filters)
-    widgets = dashboard_widgets(session, d)
-    paths = drill_paths or {}
-    results = [
-        _guarded(
-            d,
-            w,
-            lambda w=w: _widget_result(
-                session,
-                principal,
-                warehouse,
-                d,
-                w,
-                effective,
-                _normalise_path(paths.get(w.id)),
-                at,
-                use_cache,
-            ),
-        )
-        for w in widgets
-    ]
-    if record_view:
-        audit.record(session, principal, "view", d, details={"widgets": len(widgets)})
-    return DashboardView(
-        dashboard=d,
-        filters=effective,
-        as_of=at,
-        favorite=principal.user_id is not None and is_favorite(session, principal, d.id),
-        can_edit="edit" in ACTIONS_BY_ROLE[role],
-        widgets=results,
+    """The dashboard with every widget's result (:func:`plan_dashboard`, then :func:`run_dashboard`)."""
+    plan = plan_dashboard(
+        session,
+        principal,
+        warehouse.catalog,
+        dashboard_id,
+        filters=filters,
+        drill_paths=drill_paths,
+        now=now,
+        record_view=record_view,
     )
+    return run_dashboard(plan, warehouse, use_cache=use_cache)
 
 
 def filters_from_args(args: Mapping[str, Sequence[str]]) -> DashboardFilters | None:

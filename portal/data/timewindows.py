@@ -147,3 +147,27 @@ def previous_window(time_range: str, now: datetime) -> str:
             field="time_range",
         ) from None
     return f"{start.isoformat()}..{(lo - timedelta(microseconds=1)).isoformat()}"
+
+
+_LAST_RE = re.compile(r"^\{\{\s*now\s*-\s*(\d+)\s*([mhdwMy])\s*\}\}\s*\.\.\s*\{\{\s*now\s*\}\}$")
+_SINCE_RE = re.compile(r"^\{\{\s*start_of_(day|week|month|quarter|year)\s*\}\}\s*\.\.\s*\{\{\s*now\s*\}\}$")
+
+
+def describe_window(time_range: str, now: datetime | None = None) -> str:
+    """A window as people say it: ``{{now-6M}}..{{now}}`` → "last 6 months", ``{{start_of_year}}..{{now}}``
+    → "this year", other windows as their resolved dates ("2026-01-01 – 2026-03-31"), '' → "all time"."""
+    text = (time_range or "").strip()
+    if not text:
+        return "all time"
+    m = _LAST_RE.match(text)
+    if m:
+        n, unit = int(m.group(1)), UNITS[m.group(2)]
+        return f"last {n} {unit}" if n != 1 else f"last {unit[:-1]}"
+    m = _SINCE_RE.match(text)
+    if m:
+        return "today" if m.group(1) == "day" else f"this {m.group(1)}"
+    try:
+        lo, hi = parse_time_range(text, now_minute(now))
+    except InvalidSpec:
+        return text
+    return f"{lo:%Y-%m-%d} – {hi:%Y-%m-%d}"

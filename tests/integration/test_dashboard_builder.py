@@ -12,6 +12,7 @@ from portal.models import Dashboard
 def test_saved_time_window_in_every_session(ctx, demo, monkeypatch):
     from components import session as ui_session
     from components.dashboard_builder import TIME_PRESETS, DashboardBuilder
+    from portal.data.timewindows import describe_window
     from portal.identity import auth
     from portal.infra.db import transaction
 
@@ -31,7 +32,8 @@ def test_saved_time_window_in_every_session(ctx, demo, monkeypatch):
     before = dict(TIME_PRESETS)
     for _ in range(2):  # a second session must work like the first
         b = DashboardBuilder(ctx, d.id)
-        assert b.time_range == f"Saved: {saved}"
+        # Shown as people say it (issue 8: the choice read "Saved: {{now-6M}}..{{now}}").
+        assert b.time_range == f"Saved: {describe_window(saved)}" and "{{" not in b.time_range
         assert b.filters().time_range == saved
         assert b.view is not None and len(b.view.widgets) == 12
     assert before == TIME_PRESETS  # sessions never change the shared presets

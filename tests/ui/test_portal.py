@@ -584,3 +584,92 @@ def test_editor_shows_errors_without_traceback(
     expect(page.locator(".cbi-widget")).to_have_count(2)
     assert len(s.get(f"{portal_url}/api/dashboards/{d['id']}", timeout=30).json()["widgets"]) == 2
     shot(page, "widgets-kept")
+
+
+# --------------------------------------------------------------------------- 8. page behaviour (issue 8)
+def test_removed_widget_leaves_the_page(
+    page: Page, portal_url: str, shot, sign_in, api: Callable[[str], requests.Session]
+) -> None:
+    """Before: the remove handler took delete_widget's None for a failure; the tile stayed until reload."""
+    s = api(ANALYST)
+    d = new_dashboard(
+        portal_url,
+        s,
+        "Remove me",
+        [(TEXT_SPEC, {"x": 0, "y": 0, "w": 6, "h": 2}), (KPI_SPEC, {"x": 6, "y": 0, "w": 6, "h": 2})],
+    )
+    sign_in(page, ANALYST)
+    page.goto(f"{portal_url}/dashboard?id={d['id']}")
+    expect(tile(page, "Ticket count").locator(".kpi-value")).to_have_text(re.compile(r"\d"))
+    page.locator(".edit-toggle button").click()
+    tile(page, "Ticket count").locator(".remove-widget button").click()
+    expect(tile(page, "Ticket count")).to_have_count(0)
+    expect(tile(page, "Notes")).to_have_count(1)
+    shot(page, "widget-removed")
+    left = s.get(f"{portal_url}/api/dashboards/{d['id']}", timeout=30).json()["widgets"]
+    assert [w["title"] for w in left] == ["Notes"]
+
+
+def test_filters_live_in_the_address(page: Page, portal_url: str, shot, sign_in, demo_ids) -> None:
+    """A permalink: the filters on screen are in the URL, and a reload (or the link) shows them again."""
+    did = demo_ids["Operations & SLA"]
+    sign_in(page, ANALYST)
+    page.goto(f"{portal_url}/dashboard?id={did}")
+    filters = page.locator(".global-filters")
+    time_select = filters.get_by_label("Time", exact=True)
+    expect(time_select).to_have_value("Last 90 days")
+    time_select.select_option("Last 30 days")
+    expect(page).to_have_url(re.compile(r"time_range=%7B%7Bnow-30d%7D%7D\.\.%7B%7Bnow%7D%7D"))
+    link = page.url
+    page.goto(f"{portal_url}/")  # away, then back through the link
+    page.goto(link)
+    expect(page.locator(".global-filters").get_by_label("Time", exact=True)).to_have_value("Last 30 days")
+    expect(tile(page, "Tickets").locator(".kpi-value")).to_have_text(re.compile(r"\d"))
+    shot(page, "permalink")
+
+
+def test_saved_window_reads_as_words(page: Page, portal_url: str, sign_in, demo_ids) -> None:
+    """Before: the time choice read "Saved: {{now-6M}}..{{now}}"."""
+    sign_in(page, ANALYST)
+    page.goto(f"{portal_url}/dashboard?id={demo_ids['Maintenance & Expenses']}")
+    time_select = page.locator(".global-filters").get_by_label("Time", exact=True)
+    expect(time_select).to_have_value(re.compile(r"^Saved: (last|this) "))
+    assert "{{" not in time_select.input_value()
+
+
+def test_location_choices_narrow_to_the_customer(
+    page: Page, portal_url: str, shot, sign_in, api: Callable[[str], requests.Session], demo_ids
+) -> None:
+    s = api(ANALYST)
+
+    def names(column: str, filters: list[dict[str, Any]]) -> list[str]:
+        q = {
+            "source": "tickets",
+            "metrics": [{"agg": "count", "as": "n"}],
+            "group_by": [column],
+            "filters": filters,
+        }
+        doc = s.post(f"{portal_url}/api/query", json={"query": q}, timeout=30).json()
+        return sorted(str(r[doc["columns"].index(column)]) for r in doc["rows"])
+
+    customer = names("customer_name", [])[0]
+    theirs = names("location_name", [{"column": "customer_name", "op": "=", "value": customer}])
+    everywhere = names("location_name", [])
+    assert 0 < len(theirs) < len(everywhere)
+    sign_in(page, ANALYST)
+    page.goto(f"{portal_url}/dashboard?id={demo_ids['Operations & SLA']}")
+    filters = page.locator(".global-filters")
+    choice = filters.locator(".choices").nth(0)
+    choice.click()
+    page.keyboard.type(customer)
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    expect(choice).to_contain_text(customer)
+    expect(page).to_have_url(re.compile(r"customer="))
+    locations = filters.locator(".choices").nth(1)
+    locations.click()
+    offered = locations.locator(".choices__list--dropdown .choices__item--choice")
+    expect(offered).to_have_count(len(theirs))
+    assert sorted(offered.all_inner_texts()) == theirs
+    page.keyboard.press("Escape")
+    shot(page, "locations-of-one-customer")

@@ -41,3 +41,23 @@ def test_month_end_clamps():
 def test_unknown_anchor():
     with pytest.raises(ValueError):
         anchor_time("later", NOW)
+
+
+@pytest.mark.parametrize(
+    ("window", "said"),
+    [
+        ("{{now-6M}}..{{now}}", "last 6 months"),
+        ("{{ now-1d }}..{{now}}", "last day"),
+        ("{{now-12M}}..{{now}}", "last 12 months"),
+        ("{{start_of_year}}..{{now}}", "this year"),
+        ("{{start_of_day}}..{{now}}", "today"),
+        ("2026-01-01..2026-03-31", "2026-01-01 – 2026-03-31"),
+        ("{{now-7d}}..{{now-1d}}", "2026-11-25 – 2026-12-01"),
+        ("", "all time"),
+        ("not a window", "not a window"),
+    ],
+)
+def test_describe_window_says_it_as_people_do(window: str, said: str) -> None:
+    from portal.data.timewindows import describe_window
+
+    assert describe_window(window, datetime(2026, 12, 2, 10, 0)) == said
