@@ -1,4 +1,4 @@
-"""Home: dashboards grouped mine / team / public / favorites, with search and actions."""
+"""Home: dashboards grouped mine / team / public / favorites, with search and actions, and the trash."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from typing import Any
 import panel as pn
 import param
 
-from components.session import escape_md, run
-from portal import dashboards
+from components.session import escape_md, notify, notify_error, run
+from components.trash import ConfirmDelete, UndoToast, trash_view
+from portal import dashboards, reports
 from portal.context import AppContext
 from portal.identity.principal import Principal
+from portal.models import search_key
 
-GROUPS = {"Mine": "mine", "My team": "team", "Public": "public", "Favorites": "favorites"}
+GROUPS = {"Mine": "mine", "My team": "team", "Public": "public", "Favorites": "favorites", "Trash": "trash"}
 
 
 class DashboardList(pn.viewable.Viewer):
@@ -30,6 +32,7 @@ class DashboardList(pn.viewable.Viewer):
         self._create = pn.widgets.Button(name="Create dashboard", button_type="primary", width=170)
         self._create.on_click(self._on_create)
         self._cards = pn.FlexBox(sizing_mode="stretch_width")
+        self._toast = UndoToast()
         self.param.watch(lambda *_: self._reload(), ["group", "search", "version"])
         self._reload()
 
@@ -37,8 +40,6 @@ class DashboardList(pn.viewable.Viewer):
     def _on_create(self, _: Any) -> None:
         name = (self._new_name.value or "").strip()
         if not name:
-            from components.session import notify_error
-
             notify_error("name: give the dashboard a name")
             return
         d = run(
@@ -54,15 +55,38 @@ class DashboardList(pn.viewable.Viewer):
     def _act(self, action: str, dashboard_id: int) -> None:
         fns = {
             "duplicate": (lambda s, p: dashboards.duplicate_dashboard(s, p, dashboard_id), "Duplicated"),
-            "delete": (lambda s, p: dashboards.delete_dashboard(s, p, dashboard_id), "Deleted"),
             "favorite": (lambda s, p: dashboards.toggle_favorite(s, p, dashboard_id), None),
         }
         fn, msg = fns[action]
         run(self.ctx, fn, success=msg)
         self.version += 1
 
+    def _delete(self, dashboard_id: int, name: str) -> None:
+        """Move to the trash, then offer "Undo" in a toast."""
+
+        def delete(s: Any, p: Principal) -> bool:
+            dashboards.delete_dashboard(s, p, dashboard_id)
+            return True
+
+        if run(self.ctx, delete):
+            self._toast.offer(f"“{name}” moved to the trash.", lambda: self._restore(dashboard_id))
+        self.version += 1
+
+    def _restore(self, dashboard_id: int) -> None:
+        name = run(
+            self.ctx,
+            lambda s, p: dashboards.restore_dashboard(s, p, dashboard_id).name,
+        )
+        if name is not None:
+            notify(f"Restored {name}")
+        self.version += 1
+
     # -- rendering --------------------------------------------------------------
     def _reload(self) -> None:
+        if GROUPS[self.group] == "trash":
+            self._cards.objects = self._trash()
+            return
+
         def load(s: Any, p: Principal) -> list[dict[str, Any]]:
             rows = dashboards.list_dashboards(s, p, group=GROUPS[self.group], search=self.search or None)
             favorites = dashboards.favorite_ids(s, p)
@@ -82,6 +106,23 @@ class DashboardList(pn.viewable.Viewer):
             )
         ]
 
+    def _trash(self) -> list[pn.viewable.Viewable]:
+        def load(s: Any, p: Principal) -> list[reports.TrashItem]:
+            dashboards.purge_trash(s, tenant_id=p.tenant_id, results_dir=self.ctx.settings.results_dir)
+            return dashboards.list_dashboard_trash(s, p)
+
+        items = run(self.ctx, load) or []
+        if self.search.strip():
+            folded = search_key(self.search.strip())
+            items = [i for i in items if folded in search_key(i.name)]
+        return [
+            pn.Column(
+                *trash_view(items, self._restore, "dashboards", reports.TRASH_DAYS),
+                sizing_mode="stretch_width",
+                css_classes=["dashboard-trash"],
+            )
+        ]
+
     def _card(self, d: dict[str, Any]) -> pn.viewable.Viewable:
         star = pn.widgets.Button(
             name="★" if d["favorite"] else "☆", width=40, button_type="light", description="Favorite"
@@ -91,9 +132,7 @@ class DashboardList(pn.viewable.Viewer):
         dup.on_click(lambda _, i=d["id"]: self._act("duplicate", i))
         buttons: list[Any] = [star, dup]
         if d["mine"]:
-            delete = pn.widgets.Button(name="Delete", width=70, button_type="danger", button_style="outline")
-            delete.on_click(lambda _, i=d["id"]: self._act("delete", i))
-            buttons.append(delete)
+            buttons.append(ConfirmDelete(lambda i=d["id"], n=d["name"]: self._delete(i, n)))
         title = html.escape(d["name"])
         desc = html.escape(d.get("description") or "")
         head = pn.pane.HTML(
@@ -108,7 +147,8 @@ class DashboardList(pn.viewable.Viewer):
             head,
             pn.Row(*buttons),
             width=330,
-            height=150,
+            min_height=150,  # grows with a long description: the buttons stay inside the card
+            css_classes=["dashboard-card-box"],
             styles={
                 "background": "white",
                 "border-radius": "10px",
@@ -120,13 +160,21 @@ class DashboardList(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         tabs = pn.widgets.RadioButtonGroup.from_param(
-            self.param.group, button_type="primary", button_style="outline"
+            self.param.group, description=None, button_type="primary", button_style="outline"
         )
         search = pn.widgets.TextInput.from_param(
-            self.param.search, placeholder="Search dashboards…", width=260
+            self.param.search, name="", description=None, placeholder="Search dashboards…", width=260
+        )
+        # Wraps at narrow widths rather than pushing "Create dashboard" out of the window.
+        toolbar = pn.FlexBox(
+            pn.Row(tabs, search),
+            pn.Row(self._new_name, self._create),
+            justify_content="space-between",
+            sizing_mode="stretch_width",
         )
         return pn.Column(
-            pn.Row(tabs, search, pn.layout.HSpacer(), self._new_name, self._create),
+            toolbar,
+            self._toast,
             self._cards,
             sizing_mode="stretch_width",
         )

@@ -57,7 +57,8 @@ class QueryBuilder(pn.viewable.Viewer):
         default=None, allow_None=True, doc="The current valid QuerySpec as JSON (None if invalid)"
     )
     error = param.String(default="", doc="Why the current input is not a valid query")
-    limit = param.Integer(default=1000, bounds=(1, 100_000), doc="Maximum rows")
+    # No bounds here: the widget would clamp 0 or 100001 silently; the spec refuses them, naming limit.
+    limit = param.Integer(default=1000, allow_None=True, doc="Maximum rows (1 to 100000)")
 
     def __init__(
         self, catalog: Catalog, scope: Scope, *, initial: dict[str, Any] | None = None, **params: Any
@@ -240,7 +241,9 @@ class QueryBuilder(pn.viewable.Viewer):
             pn.Row(
                 self._sort,
                 self._desc,
-                pn.widgets.IntInput.from_param(self.param.limit, name="Limit", width=110),
+                pn.widgets.IntInput.from_param(
+                    self.param.limit, name="Limit", width=110, css_classes=["qb-limit"]
+                ),
             ),
             self._message,
             sizing_mode="stretch_width",

@@ -86,8 +86,23 @@ class ReportBuilder(pn.viewable.Viewer):
             show_index=False,
             sizing_mode="stretch_width",
             height=380,
+            css_classes=["report-preview"],
         )
         self.info = pn.pane.Markdown("", css_classes=["preview-info"])
+        #: Whether ``frame`` is the result of the query on screen (exports are offered only then).
+        self.current = False
+        self.downloads = [
+            pn.widgets.FileDownload(
+                callback=lambda f=f: self._export(f),
+                filename=f"report.{f}",
+                label=f.upper(),
+                button_type="light",
+                width=80,
+                disabled=True,
+                css_classes=[f"export-{f}"],
+            )
+            for f in ("csv", "xlsx")
+        ]
         self.vizzes = pn.Column(sizing_mode="stretch_width")
         self.viz_type = pn.widgets.Select(
             name="Visualization", options=list(VIZ_TYPES), value="column", width=130
@@ -96,20 +111,37 @@ class ReportBuilder(pn.viewable.Viewer):
         self.viz_y = pn.widgets.MultiChoice(name="Y", options=[], width=220)
         self.viz_series = pn.widgets.Select(name="Series", options=[""], width=160)
         if self.builder is not None:
-            self.builder.param.watch(lambda *_: self._preview(), "spec")
+            # "error" too: from one invalid query to another, spec stays None but the reason changes.
+            self.builder.param.watch(lambda *_: self._preview(), ["spec", "error"])
             self._preview()
 
     # -- preview ---------------------------------------------------------------
+    def _stale(self, why: str) -> None:
+        """The query on screen has no result: nothing from an earlier query stays exportable."""
+        self.current = False
+        self.frame = pd.DataFrame()
+        self.table.value = self.frame
+        for d in self.downloads:
+            d.disabled = True
+        self.info.object = f"**No preview:** {escape_md(why)} Fix the query to preview and export it."
+        self._draw_vizzes()
+
     def _preview(self) -> None:
-        spec = self.builder.spec if self.builder else None
-        if spec is None or self.scope is None:
+        if self.builder is None or self.scope is None:
+            return
+        spec = self.builder.spec
+        if spec is None or self.builder.error:
+            self._stale(f"{self.builder.error or 'the query is not complete'}.")
             return
         try:
             res = self.ctx.warehouse.run(spec, self.scope)
         except PortalError as exc:
             notify_error(exc.message)
-            self._draw_vizzes()
+            self._stale(f"{exc.message}.")
             return
+        self.current = True
+        for d in self.downloads:
+            d.disabled = False
         self.frame = res.frame
         self.table.value = res.frame
         self.info.object = (
@@ -144,7 +176,7 @@ class ReportBuilder(pn.viewable.Viewer):
             rm = pn.widgets.Button(name="Remove", button_type="light", width=80)
             rm.on_click(lambda _, i=i: self._remove_viz(i))
             tools: list[Any] = [rm]
-            if spec is not None:
+            if spec is not None and self.current:
                 png = pn.widgets.FileDownload(
                     callback=lambda spec=spec: self._png(spec),
                     filename=f"chart-{i + 1}.png",
@@ -202,8 +234,14 @@ class ReportBuilder(pn.viewable.Viewer):
         rid = run(self.ctx, save, success=f"Saved report “{data['name']}”")
         if rid is not None:
             self.report_id = rid
+            if pn.state.location is not None:
+                # The address now names the saved report: reload and bookmarks open it again.
+                pn.state.location.search = f"?id={rid}"
 
     def _export(self, fmt: str) -> io.BytesIO:
+        if not self.current:  # the button is disabled then; a stale click exports nothing
+            notify_error("export: the query on screen is not valid; fix it first")
+            return io.BytesIO(b"")
         return io.BytesIO(export_frame(self.frame, fmt).data)
 
     def _png(self, v: ChartSpec | dict[str, Any]) -> io.BytesIO:
@@ -224,16 +262,6 @@ class ReportBuilder(pn.viewable.Viewer):
         save.on_click(self._save)
         add = pn.widgets.Button(name="Add visualization", width=150)
         add.on_click(self._add_viz)
-        downloads = [
-            pn.widgets.FileDownload(
-                callback=lambda f=f: self._export(f),
-                filename=f"report.{f}",
-                label=f.upper(),
-                button_type="light",
-                width=80,
-            )
-            for f in ("csv", "xlsx")
-        ]
         meta = pn.Column(
             pn.widgets.TextInput.from_param(
                 self.param.report_name, name="Name", placeholder="Report name", width=300
@@ -253,7 +281,7 @@ class ReportBuilder(pn.viewable.Viewer):
             *problems,
             pn.Row(pn.Column(pn.pane.Markdown("### Query"), self.builder, width=640), meta),
             pn.pane.Markdown("### Preview"),
-            pn.Row(self.info, *downloads),
+            pn.Row(self.info, *self.downloads),
             self.table,
             pn.pane.Markdown("### Visualizations"),
             pn.Row(self.viz_type, self.viz_x, self.viz_y, self.viz_series, add),

@@ -121,8 +121,8 @@ def escaped_options(values: Iterable[Any]) -> dict[str, Any]:
 
 def header_links(active: str, who: str = "") -> Any:
     """The navigation shown in the header of every page."""
-    items = [("Dashboards", "/"), ("Report builder", "/reports")]
-    style = "color:white;text-decoration:none;margin-right:14px"
+    items = [("Dashboards", "/"), ("Reports", "/reports/library"), ("Report builder", "/reports")]
+    style = "color:white;text-decoration:none;margin-right:14px;white-space:nowrap"
     links = "".join(
         f'<a href="{u}" style="{style};{"font-weight:700;border-bottom:2px solid white" if n == active else ""}">{n}</a>'
         for n, u in items

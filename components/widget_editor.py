@@ -1,4 +1,9 @@
-"""Widget editor: a query (visual builder or a named dashboard query), the view options, a live preview."""
+"""Widget editor: a query (visual builder or a named dashboard query), the view options, a live preview.
+
+Every widget but a text one needs a title (refused on save, naming ``title``). A KPI is computed
+over all rows of its query (:func:`portal.dashboards.data.kpi_query`): choosing the KPI type drops
+the builder's group-by, and a group-by added afterwards is shown as ignored.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,13 @@ import param
 from components.query_builder import QueryBuilder
 from components.session import escape_md
 from components.widget_view import render_widget
+from portal.dashboards.data import kpi_query, result_display, summary_queries
 from portal.data.catalog import Catalog
+from portal.data.timewindows import now_minute
 from portal.data.warehouse import Warehouse
 from portal.errors import PortalError
 from portal.identity.scope import Scope
-from portal.specs import VIZ_TYPES, QuerySpec, WidgetSpec, parse_spec
+from portal.specs import VIZ_TYPES, QuerySpec, TableSpec, WidgetSpec, parse_spec
 
 CUSTOM = "(custom query)"
 
@@ -77,6 +84,9 @@ class WidgetEditor(pn.viewable.Viewer):
         )
         self.preview = pn.Column(sizing_mode="stretch_width", height=340)
         self.message = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
+        self.note = pn.pane.Alert(
+            "", alert_type="info", visible=False, sizing_mode="stretch_width", css_classes=["kpi-group-note"]
+        )
         self.save_button = pn.widgets.Button(name="Save widget", button_type="primary", width=140)
         self.save_button.on_click(lambda _: self._save())
         for w in (
@@ -96,10 +106,28 @@ class WidgetEditor(pn.viewable.Viewer):
         ):
             w.param.watch(lambda *_: self._refresh_preview(), "value")
         self.builder.param.watch(lambda *_: self._columns_changed(), ["spec", "error"])
-        self.param.watch(lambda *_: self._columns_changed(), ["wtype", "viz", "query_choice"])
+        self.param.watch(self._type_changed, "wtype")
+        self.param.watch(lambda *_: self._columns_changed(), ["wtype", "viz", "query_choice", "title"])
         self._columns_changed()
 
     # -- state -----------------------------------------------------------------
+    def _type_changed(self, event: Any) -> None:
+        """A KPI is one number over all rows: the builder's group-by (the default one too) goes."""
+        if event.new != "kpi" or self.query_choice != CUSTOM:
+            return
+        q = self.builder.spec or self.builder.current()
+        if q.get("group_by"):
+            self.builder.load({**q, "group_by": [], "sort": []})
+
+    def _kpi_note(self) -> None:
+        q = self._query()
+        grouped = parse_spec(QuerySpec, q).group_by if q and self.wtype == "kpi" else []
+        names = ", ".join(g.name for g in grouped)
+        self.note.object = escape_md(
+            f"group by: a KPI is computed over all rows of the query; the group-by ({names}) is ignored."
+        )
+        self.note.visible = bool(grouped)
+
     def _query(self) -> dict[str, Any] | None:
         if self.query_choice != CUSTOM:
             return self.named.get(self.query_choice)
@@ -165,14 +193,20 @@ class WidgetEditor(pn.viewable.Viewer):
             }
         return out
 
-    def _validated(self) -> WidgetSpec | None:
+    def _validated(self, *, saving: bool = False) -> WidgetSpec | None:
+        """The edited spec, or None with the reason shown. The preview does not wait for a
+        title (it is asked for on save, like the server does)."""
+        self._kpi_note()
         if self.wtype != "text" and self._query() is None:
             # An invalid query empties the column choices: name the query, not the chart options.
             self.message.object = escape_md(f"query: {self.builder.error or 'not valid'}")
             self.message.visible = True
             return None
+        spec = self.spec()
+        if not saving and not str(spec.get("title", "")).strip():
+            spec["title"] = "(preview)"
         try:
-            ws = parse_spec(WidgetSpec, self.spec())
+            ws = parse_spec(WidgetSpec, spec)
         except PortalError as exc:
             self.message.object, self.message.visible = escape_md(exc.message), True
             return None
@@ -185,16 +219,42 @@ class WidgetEditor(pn.viewable.Viewer):
             self.preview.objects = []
             return
         frame, error = None, None
+        totals = subtotals = display = query = None
         q = self._query()
         if ws.type != "text" and q is not None:
+            # The preview runs what a dashboard runs: a KPI without its grouping, a table's
+            # totals and subtotals re-aggregated by the warehouse, the catalog's labels.
+            query = parse_spec(QuerySpec, q)
+            if ws.type == "kpi":
+                query = kpi_query(query)
             try:
-                frame = self.warehouse.run(q, self.scope).frame
+                now = now_minute(None)
+                frame = self.warehouse.run(query, self.scope, now=now).frame
+                display = result_display(query, self.catalog, now)
+                for_totals, for_subtotals = (
+                    summary_queries(query, ws.table or TableSpec()) if ws.type == "table" else (None, None)
+                )
+                if for_totals is not None:
+                    totals = self.warehouse.run(for_totals, self.scope, now=now).frame
+                if for_subtotals is not None:
+                    subtotals = self.warehouse.run(for_subtotals, self.scope, now=now).frame
             except PortalError as exc:
                 error = exc.message
-        self.preview.objects = [render_widget(ws, frame, error=error)]
+        self.preview.objects = [
+            render_widget(
+                ws,
+                frame,
+                error=error,
+                totals=totals,
+                subtotals=subtotals,
+                display=display,
+                query=query,
+                height=320,
+            )
+        ]
 
     def _save(self) -> None:
-        ws = self._validated()
+        ws = self._validated(saving=True)
         if ws is None:
             return
         self.on_save(self.spec())
@@ -226,15 +286,26 @@ class WidgetEditor(pn.viewable.Viewer):
             pn.widgets.RadioButtonGroup.from_param(
                 self.param.wtype, button_type="primary", button_style="outline"
             ),
-            pn.widgets.TextInput.from_param(self.param.title, name="", placeholder="Title", width=240),
-            pn.widgets.Select.from_param(
-                self.param.viz, name="", width=120, visible=self.param.wtype.rx() == "chart"
+            pn.widgets.TextInput.from_param(
+                self.param.title, name="Title", placeholder="Title (required)", width=240
             ),
-            pn.widgets.IntInput.from_param(self.param.refresh, name="", width=90, placeholder="refresh s"),
+            pn.widgets.Select.from_param(
+                self.param.viz, name="Chart type", width=120, visible=self.param.wtype.rx() == "chart"
+            ),
+            pn.widgets.IntInput.from_param(
+                self.param.refresh,
+                name="Refresh every (s, 0 = off)",
+                width=170,
+                placeholder="0",
+                css_classes=["refresh-interval"],
+            ),
         )
         return pn.Column(
             head,
-            pn.Row(pn.Column(query, width=620), pn.Column(opts, self.preview, sizing_mode="stretch_width")),
+            pn.Row(
+                pn.Column(query, width=620),
+                pn.Column(opts, self.note, self.preview, sizing_mode="stretch_width"),
+            ),
             self.message,
             pn.Row(self.save_button, cancel),
             sizing_mode="stretch_width",

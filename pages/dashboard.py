@@ -6,7 +6,8 @@ import panel as pn
 from panel.template.base import BaseTemplate
 
 from components.dashboard_builder import DashboardBuilder
-from components.session import header_links, user_session
+from components.session import user_session
+from components.template import page
 from portal.context import AppContext
 
 
@@ -23,6 +24,4 @@ def create_page(ctx: AppContext) -> BaseTemplate:
         )
     with user_session(ctx) as (_, principal):
         who = principal.label
-    return pn.template.FastListTemplate(
-        title="Conductor BI", header=[header_links("", who)], main=[body], accent="#0b5cad"
-    )
+    return page("", who, [body])

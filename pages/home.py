@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import panel as pn
 from panel.template.base import BaseTemplate
 
 from components.dashboard_list import DashboardList
-from components.session import header_links, user_session
+from components.session import user_session
+from components.template import page
 from portal.context import AppContext
 
 
@@ -14,9 +14,4 @@ def create_page(ctx: AppContext) -> BaseTemplate:
     """Build the page for one browser session."""
     with user_session(ctx) as (_, principal):
         who = principal.label
-    return pn.template.FastListTemplate(
-        title="Conductor BI",
-        header=[header_links("Dashboards", who)],
-        main=[DashboardList(ctx)],
-        accent="#0b5cad",
-    )
+    return page("Dashboards", who, [DashboardList(ctx)])

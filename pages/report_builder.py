@@ -6,7 +6,8 @@ import panel as pn
 from panel.template.base import BaseTemplate
 
 from components.report_builder import ReportBuilder
-from components.session import header_links, user_session
+from components.session import user_session
+from components.template import page
 from portal.context import AppContext
 
 
@@ -16,6 +17,4 @@ def create_page(ctx: AppContext) -> BaseTemplate:
     body = ReportBuilder(ctx, int(raw) if raw.isascii() and raw.isdigit() else None)
     with user_session(ctx) as (_, principal):
         who = principal.label
-    return pn.template.FastListTemplate(
-        title="Conductor BI", header=[header_links("Report builder", who)], main=[body], accent="#0b5cad"
-    )
+    return page("Report builder", who, [body])

@@ -1,8 +1,13 @@
-"""Error types of the core. Messages name the bad input and, where useful, the closest valid value."""
+"""Error types of the core. Messages name the bad input and, where useful, the closest valid value.
+
+Every message users see reads ``<field>: <what is wrong>``, the same in REST answers and in
+the UI: pydantic errors are worded by :func:`portal.specs.base.user_message`, the rest here.
+"""
 
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Iterable
 
 
@@ -95,9 +100,39 @@ class Conflict(PortalError):
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:
-    """The valid choice that looks most like ``name``, if any is close enough."""
-    matches = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.5)
+    """The valid choice that looks most like ``name``, if any is close enough.
+
+    A choice differing only in case or accents wins ("High" → "high"), then the nearest spelling.
+    """
+    options = [str(c) for c in choices]
+    folded = _fold(str(name))
+    for c in options:
+        if _fold(c) == folded:
+            return c
+    matches = difflib.get_close_matches(str(name), options, n=1, cutoff=0.5)
+    if not matches:
+        by_folded = {_fold(c): c for c in options}
+        matches = [by_folded[m] for m in difflib.get_close_matches(folded, list(by_folded), n=1, cutoff=0.5)]
     return matches[0] if matches else None
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+def not_among(kind: str, value: object, choices: Iterable[str], *, field: str) -> InvalidSpec:
+    """An ``InvalidSpec`` for a value outside a known set, naming the closest valid one.
+
+    ``filters[0].value: 'High' is not a known priority (known: low, normal, high, urgent); did you
+    mean 'high'?`` — said instead of silently matching no rows.
+    """
+    options = list(dict.fromkeys(str(c) for c in choices))
+    hint = closest(str(value), options)
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    msg = f"{field}: {shown} is not a known {kind} (known: {', '.join(options[:20])})"
+    msg += f"; did you mean {hint!r}?" if hint else ""
+    return InvalidSpec(msg, field=field)
 
 
 def unknown(kind: str, name: str, choices: Iterable[str], *, field: str) -> InvalidSpec:

@@ -6,6 +6,7 @@ JSON columns hold validated specs (see :mod:`portal.specs`). Relationships are
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,8 +24,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -45,6 +47,16 @@ PRIORITIES = ("low", "normal", "high", "critical")
 def utcnow() -> datetime:
     """Timezone-aware now in UTC (stored as naive UTC on SQLite)."""
     return datetime.now(UTC)
+
+
+def search_key(text: str) -> str:
+    """``text`` folded for search: accents removed and case folded ("Relatório" → "relatorio").
+
+    Stored in ``search_text`` columns and applied to what users type, so one ``LIKE`` on the
+    stored column finds names whatever their accents and case, on SQLite and PostgreSQL alike.
+    """
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
 class Base(DeclarativeBase):
@@ -158,6 +170,11 @@ class Report(Base):
     published: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: Name and description folded by :func:`search_key`; kept up to date on every insert and update.
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: In the trash since (``None``: not deleted); purged 30 days later.
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    deleted_by: Mapped[int | None] = mapped_column(BigInteger, default=None)  # a user id, like audit_logs
 
     executions: Mapped[list[ReportExecution]] = relationship(
         back_populates="report", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
@@ -219,10 +236,24 @@ class Dashboard(Base):
     realtime_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: Name and description folded by :func:`search_key`; kept up to date on every insert and update.
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: In the trash since (``None``: not deleted); purged 30 days later.
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    deleted_by: Mapped[int | None] = mapped_column(BigInteger, default=None)  # a user id, like audit_logs
 
     widgets: Mapped[list[Widget]] = relationship(
         back_populates="dashboard", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
     )
+
+
+@event.listens_for(Report, "before_insert")
+@event.listens_for(Report, "before_update")
+@event.listens_for(Dashboard, "before_insert")
+@event.listens_for(Dashboard, "before_update")
+def _fold_search_text(mapper: Mapper[Any], connection: Any, target: Report | Dashboard) -> None:
+    # Whoever writes the row (a service, the demo seed, a script), its search column follows.
+    target.search_text = search_key(f"{target.name or ''}\n{target.description or ''}")
 
 
 class Widget(Base):

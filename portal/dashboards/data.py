@@ -24,7 +24,7 @@ from portal.dashboards.drill import apply_filters, drill
 from portal.dashboards.service import is_favorite
 from portal.dashboards.sources import source_query
 from portal.data.catalog import DEMO_CATALOG, Catalog
-from portal.data.timewindows import now_minute, parse_time_range, previous_window
+from portal.data.timewindows import naive_utc, now_minute, parse_time_expr, parse_time_range, previous_window
 from portal.data.warehouse import Warehouse
 from portal.errors import InvalidSpec, NotFound, PortalError
 from portal.identity import audit
@@ -32,9 +32,12 @@ from portal.identity.permissions import ACTIONS_BY_ROLE, authorize
 from portal.identity.principal import Principal
 from portal.identity.scope import Scope
 from portal.models import Dashboard, Widget
-from portal.specs import DashboardFilters, KpiSpec, QuerySpec, WidgetSpec, parse_spec
+from portal.specs import DashboardFilters, KpiSpec, QuerySpec, TableSpec, WidgetSpec, parse_spec
 from portal.viz.cards import KpiValue, kpi_values
+from portal.viz.formats import Display
 from portal.viz.markdown import render_markdown
+from portal.viz.periods import PERIOD_BUCKETS
+from portal.viz.prepare import CATEGORY_PALETTE
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,8 +67,11 @@ class WidgetResult:
     """One widget as a viewer sees it now.
 
     ``spec`` is the effective spec (drilled one level down when ``drill`` has steps),
-    ``query`` the query that ran (global filters, drill and scope applied); ``frame``
-    is None for text widgets (``html``) and failed widgets (``error``).
+    ``query`` the query that ran (global filters, drill and scope applied; for a KPI without
+    its grouping, :func:`kpi_query`); ``frame`` is None for text widgets (``html``) and failed
+    widgets (``error``). A table's ``totals`` (one row) and ``subtotals`` (one row per group)
+    are the same query re-run by the warehouse with less grouping (:func:`summary_queries`), so
+    every metric is re-aggregated by its own rule. ``display`` names and formats the columns.
     """
 
     widget: Widget
@@ -81,6 +87,9 @@ class WidgetResult:
     html: str | None = None
     error: str | None = None
     error_field: str | None = None
+    totals: pd.DataFrame | None = None
+    subtotals: pd.DataFrame | None = None
+    display: Display | None = None
 
 
 @dataclass(frozen=True)
@@ -198,9 +207,104 @@ def _check_override(filters: DashboardFilters | None, now: datetime) -> None:
         parse_time_range(filters.time_range, now, field="time_range")
 
 
+def kpi_query(spec: QuerySpec) -> QuerySpec:
+    """The query of a KPI card: ``spec`` without group-by, sort and offset, so the warehouse
+    aggregates every row into one (a KPI on "tickets by priority" is all tickets, not the
+    first priority's). Raw-row queries (no metrics) are left as they are."""
+    if not spec.metrics or not (spec.group_by or spec.sort or spec.offset):
+        return spec
+    return spec.model_copy(update={"group_by": [], "sort": [], "offset": 0, "limit": 1})
+
+
+def summary_queries(spec: QuerySpec, table: TableSpec | None) -> tuple[QuerySpec | None, QuerySpec | None]:
+    """The (totals, subtotals) queries of a table widget over an aggregated ``spec``.
+
+    The same query (filters, scope, params) with no group-by for the grand total and
+    grouped by the ``subtotals_by`` column only for the subtotals: the warehouse
+    re-aggregates each metric by its own rule (averages, rates, distinct counts,
+    percentiles and medians are exact, never sums of the shown values). None where the
+    table shows no such row or the query has nothing to re-aggregate (raw rows).
+    """
+    if table is None or not spec.metrics or not spec.group_by:
+        return None, None
+    totals = (
+        spec.model_copy(update={"group_by": [], "sort": [], "offset": 0, "limit": 1})
+        if table.totals
+        else None
+    )
+    subtotals = None
+    keep = [g for g in spec.group_by if g.name == table.subtotals_by]
+    if table.subtotals_by and keep:
+        subtotals = spec.model_copy(update={"group_by": keep, "sort": [], "offset": 0})
+    return totals, subtotals
+
+
+def _window(spec: QuerySpec, time_column: str | None, now: datetime) -> tuple[datetime | None, datetime]:
+    """The time window a query's filters give its source's time column, never ending after ``now``."""
+    start: datetime | None = None
+    end = now
+    if time_column is None:
+        return None, end
+
+    def instant(value: Any) -> datetime | None:
+        text = str(value).strip()
+        if text.startswith("{{") and text.endswith("}}"):
+            return parse_time_expr(text[2:-2], now)
+        try:
+            return naive_utc(datetime.fromisoformat(text))
+        except ValueError:
+            return None
+
+    for f in spec.filters:
+        if f.column != time_column:
+            continue
+        try:
+            lo = hi = None
+            if f.op == "between":
+                value = f.value if isinstance(f.value, str) else "..".join(str(v) for v in f.value)
+                lo, hi = parse_time_range(value, now)
+            elif f.op in (">", ">="):
+                lo = instant(f.value)
+            elif f.op in ("<", "<="):
+                hi = instant(f.value)
+        except (PortalError, TypeError, ValueError):
+            continue  # a parameter or a value the window cannot read: it does not cut
+        if lo is not None:
+            start = lo if start is None else max(start, lo)
+        if hi is not None:
+            end = min(end, hi)
+    return start, end
+
+
+def result_display(spec: QuerySpec, catalog: Catalog, now: datetime) -> Display:
+    """How the result of ``spec`` is shown: the catalog's labels and formats of its columns, the
+    time buckets of its source's time column with the window the filters give it (to mark partial
+    periods), and fixed colours for the known values of low-cardinality columns."""
+    source = catalog.source(spec.source)
+    described = source.describe(spec)
+    buckets = {
+        name: c.bucket
+        for name, c in described.items()
+        if c.bucket in PERIOD_BUCKETS and c.column == source.time_column
+    }
+    colors: dict[str, str] = {}
+    for c in described.values():
+        known = getattr(source.find_column(c.column), "values", ()) if c.column and not c.bucket else ()
+        for i, value in enumerate(known or ()):
+            colors.setdefault(str(value), CATEGORY_PALETTE[i % len(CATEGORY_PALETTE)])
+    return Display(
+        labels={name: c.label for name, c in described.items()},
+        formats={name: c.format for name, c in described.items()},
+        buckets={k: v for k, v in buckets.items() if v is not None},
+        window=_window(spec, source.time_column, now) if buckets else (None, None),
+        colors=colors,
+    )
+
+
 def kpi_result(kpi: KpiSpec, frame: pd.DataFrame, previous: pd.DataFrame | None = None) -> KpiResult:
-    """The one KPI rule: the value is the first row's ``kpi.value`` of an ungrouped result,
-    compared with the previous period's result when there is one."""
+    """The one KPI rule: the value is the first row's ``kpi.value`` of an ungrouped result
+    (:func:`kpi_query` drops the grouping before the warehouse runs it), compared with the
+    previous period's result when there is one."""
     value = first_value(frame, kpi.value)
     before = first_value(previous, kpi.value) if previous is not None else None
     return KpiResult(value, before, kpi_values(value, before, kpi))
@@ -233,6 +337,9 @@ class WidgetPlan:
     query: QuerySpec | None = None  # None for text widgets
     previous: QuerySpec | None = None
     drill: DrillState | None = None
+    totals: QuerySpec | None = None  # a table's grand total (:func:`summary_queries`)
+    subtotals: QuerySpec | None = None  # a table's subtotals
+    display: Display | None = None
 
 
 def _plan_widget(
@@ -263,7 +370,23 @@ def _plan_widget(
     if compare and filters.time_range and catalog.source(spec.source).time_column:
         prev_filters = filters.model_copy(update={"time_range": previous_window(filters.time_range, now)})
         previous, _ = _resolve(session, principal, d, ws, prev_filters, path, catalog)
-    return WidgetPlan(widget=w, stored=ws, spec=shown, query=spec, previous=previous, drill=state)
+    if ws.type == "kpi":
+        spec = kpi_query(spec)
+        previous = kpi_query(previous) if previous is not None else None
+    totals, subtotals = (
+        summary_queries(spec, shown.table or TableSpec()) if ws.type == "table" else (None, None)
+    )
+    return WidgetPlan(
+        widget=w,
+        stored=ws,
+        spec=shown,
+        query=spec,
+        previous=previous,
+        drill=state,
+        totals=totals,
+        subtotals=subtotals,
+        display=result_display(spec, catalog, now),
+    )
 
 
 def run_plan(
@@ -281,6 +404,11 @@ def run_plan(
         if plan.previous is not None:
             previous = warehouse.run(plan.previous, scope, now=now, use_cache=use_cache).frame
         kpi = kpi_result(ws.kpi, res.frame, previous)
+    totals = subtotals = None
+    if plan.totals is not None:
+        totals = warehouse.run(plan.totals, scope, now=now, use_cache=use_cache).frame
+    if plan.subtotals is not None:
+        subtotals = warehouse.run(plan.subtotals, scope, now=now, use_cache=use_cache).frame
     return WidgetResult(
         widget=plan.widget,
         spec=plan.spec,
@@ -292,6 +420,9 @@ def run_plan(
         runtime_ms=round(res.runtime_ms, 2),
         drill=plan.drill,
         kpi=kpi,
+        totals=totals,
+        subtotals=subtotals,
+        display=plan.display,
     )
 
 

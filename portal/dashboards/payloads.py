@@ -29,8 +29,11 @@ def frame_rows(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def widget_payload(r: WidgetResult) -> dict[str, Any]:
-    """``{"widget", "columns", "rows", "cached", "row_count", "runtime_ms"}`` plus ``"drill"`` for
-    drillable widgets, ``"previous"`` and ``"kpi"`` for KPI cards, ``"html"`` for text."""
+    """``{"widget", "columns", "rows", "cached", "row_count", "runtime_ms", "display"}`` plus
+    ``"drill"`` for drillable widgets, ``"previous"`` and ``"kpi"`` for KPI cards (the value of the
+    ungrouped query, as the card shows it), ``"totals"`` / ``"subtotals"`` (``{"columns", "rows"}``,
+    re-aggregated by the warehouse) for tables with a grand total / subtotals, ``"html"`` for text.
+    ``"display"`` holds the columns' labels and formats, the time buckets and the data window."""
     if r.html is not None:
         return {
             "widget": widget_to_dict(r.widget),
@@ -54,7 +57,13 @@ def widget_payload(r: WidgetResult) -> dict[str, Any]:
         }
     if r.kpi is not None and r.spec is not None and r.spec.kpi is not None:
         out["previous"] = r.kpi.previous
-        out["kpi"] = kpi_summary(r.spec.kpi, r.kpi.value, r.kpi.previous)
+        out["kpi"] = {**kpi_summary(r.spec.kpi, r.kpi.value, r.kpi.previous), "text": r.kpi.shown.text}
+    if r.totals is not None:
+        out["totals"] = frame_rows(r.totals)
+    if r.subtotals is not None:
+        out["subtotals"] = frame_rows(r.subtotals)
+    if r.display is not None:
+        out["display"] = r.display.to_dict()
     return out
 
 

@@ -1,4 +1,4 @@
-"""Dashboards: create, change, copy, delete, list and favorite.
+"""Dashboards: create, change, copy, delete (to the trash), restore, list and favorite.
 
 Services take a Principal and a session; the caller owns the transaction.
 """
@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, false, or_, select, true
@@ -32,6 +34,8 @@ from portal.identity import audit
 from portal.identity.permissions import authorize, can, granted_ids, visible_clause
 from portal.identity.principal import Principal
 from portal.models import Dashboard, Favorite, Membership, Permission, Widget, utcnow
+from portal.reports import TrashItem, purge_reports, search_pattern
+from portal.reports.trash import move_to_trash, purge_cutoff, take_out_of_trash, trash_items, trashed
 from portal.specs import DashboardFilters, QuerySpec, parse_spec
 
 
@@ -151,19 +155,69 @@ def _check_query_users(
 
 
 def delete_dashboard(session: Session, principal: Principal, dashboard_id: int) -> None:
-    """Delete a dashboard with its widgets, favorites and grants (owner or admin)."""
+    """Move a dashboard to the trash (owner or admin); :func:`restore_dashboard` brings it back,
+    widgets, favorites and grants included, for 30 days."""
     d = get_dashboard(session, principal, dashboard_id, "delete")
-    audit.record(session, principal, "delete", d, details={"name": d.name})
-    # Favorites and grants point at the dashboard by id without a foreign key.
-    session.execute(delete(Favorite).where(Favorite.object_type == FAVORITE_TYPE, Favorite.object_id == d.id))
-    session.execute(
-        delete(Permission).where(
-            Permission.object_type == Dashboard.__tablename__, Permission.object_id == d.id
-        )
-    )
-    session.execute(delete(Widget).where(Widget.dashboard_id == d.id))
-    session.delete(d)
+    move_to_trash(principal, d)
     session.flush()
+    audit.record(session, principal, "delete", d, details={"name": d.name, "trash": True})
+
+
+def restore_dashboard(session: Session, principal: Principal, dashboard_id: int) -> Dashboard:
+    """Take a dashboard out of the trash (its owner, whoever deleted it, or an admin)."""
+    d = trashed(session, principal, Dashboard, dashboard_id, "dashboard")
+    take_out_of_trash(d)
+    session.flush()
+    audit.record(session, principal, "edit", d, details={"name": d.name, "restored": True})
+    return d
+
+
+def list_dashboard_trash(session: Session, principal: Principal, *, limit: int = 200) -> list[TrashItem]:
+    """Dashboards in the principal's trash, most recently deleted first."""
+    return trash_items(session, principal, Dashboard, "dashboard", limit=limit)
+
+
+def purge_dashboards(session: Session, *, now: datetime | None = None, tenant_id: int | None = None) -> int:
+    """Remove for good the dashboards deleted more than 30 days ago, with their widgets, favorites
+    and grants; returns how many. Acts for no one: a maintenance step."""
+    stmt = select(Dashboard).where(
+        Dashboard.deleted_at.is_not(None), Dashboard.deleted_at < purge_cutoff(now)
+    )
+    if tenant_id is not None:
+        stmt = stmt.where(Dashboard.tenant_id == tenant_id)
+    doomed = list(session.scalars(stmt))
+    if not doomed:
+        return 0
+    ids = [d.id for d in doomed]
+    # Favorites and grants point at the dashboard by id without a foreign key.
+    session.execute(
+        delete(Favorite).where(Favorite.object_type == FAVORITE_TYPE, Favorite.object_id.in_(ids))
+    )
+    grants = Permission.object_type == Dashboard.__tablename__
+    session.execute(delete(Permission).where(grants, Permission.object_id.in_(ids)))
+    session.execute(delete(Widget).where(Widget.dashboard_id.in_(ids)))
+    for d in doomed:
+        audit.record(session, None, "delete", d, details={"name": d.name, "purged": True})
+        session.delete(d)
+    session.flush()
+    return len(doomed)
+
+
+def purge_trash(
+    session: Session,
+    *,
+    now: datetime | None = None,
+    tenant_id: int | None = None,
+    results_dir: Path | None = None,
+) -> dict[str, int]:
+    """Empty the trash of everything deleted more than 30 days ago (dashboards and reports).
+
+    The function the job runner schedules; listings of the trash call it for their tenant too.
+    """
+    return {
+        "dashboards": purge_dashboards(session, now=now, tenant_id=tenant_id),
+        "reports": purge_reports(session, now=now, tenant_id=tenant_id, results_dir=results_dir),
+    }
 
 
 def duplicate_dashboard(
@@ -206,10 +260,6 @@ def duplicate_dashboard(
     return d
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _team_clause(session: Session, principal: Principal) -> ColumnElement[bool]:
     """Others' dashboards reaching the principal through a shared group or an explicit grant."""
     mine = principal.group_ids
@@ -236,6 +286,7 @@ def list_dashboards(
 
     ``group``: ``mine`` (owned), ``team`` (others' dashboards shared with the
     user's groups or granted to the principal), ``public``, ``favorites``; ``None`` = all.
+    ``search`` ignores accents and case. Dashboards in the trash are not listed.
     """
     if group is not None and group not in LIST_GROUPS:
         raise InvalidSpec(f"group: must be one of {', '.join(LIST_GROUPS)} (got {group!r})", field="group")
@@ -249,10 +300,8 @@ def list_dashboards(
     elif group == "favorites":
         stmt = stmt.where(Dashboard.id.in_(_favorite_ids_stmt(principal)))
     if search and search.strip():
-        like = f"%{_escape_like(search.strip()[:100])}%"
-        stmt = stmt.where(
-            or_(Dashboard.name.ilike(like, escape="\\"), Dashboard.description.ilike(like, escape="\\"))
-        )
+        # Accents and case ignored ("relatorio" finds "Relatório"): one LIKE on the folded column.
+        stmt = stmt.where(Dashboard.search_text.like(search_pattern(search), escape="\\"))
     rows = session.scalars(stmt.order_by(Dashboard.updated_at.desc(), Dashboard.id.desc()).limit(limit))
     return [d for d in rows if d.visibility != "customer" or can(session, principal, "view", d)]
 

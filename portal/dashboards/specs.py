@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from portal.errors import InvalidSpec, PortalError
 from portal.models import Dashboard, Widget
 from portal.specs import ALIAS_RE, DashboardFilters, ObjectScope, Position, QuerySpec, WidgetSpec, parse_spec
+from portal.specs.base import model_label
 
 Visibility = Literal["private", "group", "customer", "public"]
 
@@ -162,7 +163,7 @@ def parse_at(model: type[M], data: Any, prefix: str | None = None) -> M:
     except InvalidSpec as exc:
         if prefix is None:
             raise
-        if exc.field == model.__name__:
+        if exc.field in (model.__name__, model_label(model.__name__)):
             rest = exc.message.split(":", 1)[1].strip() if ":" in exc.message else exc.message
             raise InvalidSpec(f"{prefix}: {rest}", field=prefix) from None
         raise within(prefix, exc) from None

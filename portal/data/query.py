@@ -40,7 +40,7 @@ from sqlalchemy.types import TypeEngine
 from portal.data.catalog import Catalog, Column, Source
 from portal.data.sqlfunctions import PARTS, percentile, time_bucket
 from portal.data.timewindows import ANCHORS, PLACEHOLDER_RE, now_minute, parse_time_expr
-from portal.errors import InvalidSpec, PermissionDenied, unknown
+from portal.errors import InvalidSpec, PermissionDenied, not_among, unknown
 from portal.identity.scope import Scope
 from portal.specs import (
     MAX_FILTER_VALUES,
@@ -253,6 +253,11 @@ def _filter(
             raise InvalidSpec(f"{vfield}: op 'between' needs [low, high]", field=vfield)
         lo = _coerce(c, value[0], field=f"{vfield}[0]")
         hi = _coerce(c, value[1], field=f"{vfield}[1]")
+        if lo > hi:  # would match no row at all: say so
+            raise InvalidSpec(
+                f"{vfield}: the range of {c.name!r} starts after it ends ({lo} > {hi}); swap the two ends",
+                field=vfield,
+            )
         t = _SQL_TYPES[c.type]
         return e.between(bindparam(f"f{i}lo", lo, type_=t), bindparam(f"f{i}hi", hi, type_=t)), n
     if f.op == "like":
@@ -264,6 +269,22 @@ def _filter(
     v = bindparam(f"f{i}", _coerce(c, value, field=vfield), type_=_SQL_TYPES[c.type])
     ops = {"=": e == v, "!=": e != v, ">": e > v, ">=": e >= v, "<": e < v, "<=": e <= v}
     return ops[f.op], n
+
+
+def _check_known_values(source: Source, qs: QuerySpec, params: Mapping[str, Any], now: datetime) -> None:
+    """A value a low-cardinality column never holds (``'High'`` for ``high``) is an error naming the
+    closest known value, not a filter that silently matches no rows (or every row)."""
+    for i, f in enumerate(qs.filters):
+        c = source.column(f.column, field=f"filters[{i}].column")
+        if not c.values or f.op not in ("=", "!=", "in", "not_in"):
+            continue
+        vfield = f"filters[{i}].value"
+        value = resolve_value(f.value, params, now, field=vfield)
+        items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+        for k, v in items:
+            if str(v) not in c.values:
+                where = vfield if k is None else f"{vfield}[{k}]"
+                raise not_among((c.label or c.name).lower(), v, c.values, field=where)
 
 
 def scope_filters(source: Source, scope: Scope) -> list[ColumnElement[bool]]:
@@ -358,4 +379,5 @@ def compile_query(
     stmt = stmt.limit(bindparam("row_limit", limit, literal_execute=True))
     if qs.offset:
         stmt = stmt.offset(bindparam("row_offset", qs.offset, literal_execute=True))
+    _check_known_values(source, qs, merged, at)  # last: a wrong name is reported before a wrong value
     return CompiledQuery(stmt, qs, source, scope)

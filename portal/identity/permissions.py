@@ -1,6 +1,6 @@
 """Authorization: one ``authorize(session, principal, action, obj)`` used by every service.
 
-Rules, in order: other tenant → not found (no enumeration); tenant admin →
+Rules, in order: other tenant or in the trash → not found (no enumeration); tenant admin →
 allowed; owner → allowed; the strongest of explicit grants (user, group,
 customer) and visibility decides the role; the role decides the actions.
 """
@@ -37,8 +37,8 @@ def _owns(principal: Principal, obj: Any) -> bool:
 
 def role_of(session: Session, principal: Principal, obj: Any) -> str | None:
     """The strongest role ``principal`` has on ``obj`` (``None``: none at all)."""
-    if obj.tenant_id != principal.tenant_id:
-        return None
+    if obj.tenant_id != principal.tenant_id or getattr(obj, "deleted_at", None) is not None:
+        return None  # another tenant's, or in the trash: gone for every action (restore is separate)
     if principal.is_admin or _owns(principal, obj):
         return "owner"
     roles: list[str] = []
@@ -159,6 +159,8 @@ def visible_clause(session: Session, principal: Principal, model: Any) -> Column
     Rows with ``customer`` visibility are candidates: filter them with :func:`can`.
     """
     tenant: ColumnElement[bool] = model.tenant_id == principal.tenant_id
+    if hasattr(model, "deleted_at"):
+        tenant = and_(tenant, model.deleted_at.is_(None))  # trashed rows are listed only by the trash
     if principal.is_admin:
         return tenant
     mine = principal.group_ids

@@ -1,4 +1,4 @@
-"""Report service: CRUD, on-demand execution with history, stored results.
+"""Report service: CRUD, the library listing, the trash, on-demand execution with history, stored results.
 
 Functions take the session first and never commit: the caller owns the transaction.
 """
@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, true
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -20,11 +23,20 @@ from portal.data.query import compile_query
 from portal.data.warehouse import Warehouse
 from portal.errors import InvalidSpec, NotFound, PortalError
 from portal.identity import audit
-from portal.identity.permissions import authorize, can, visible_clause
+from portal.identity.permissions import authorize, can, granted_ids, visible_clause
 from portal.identity.principal import Principal
 from portal.identity.scope import Scope
 from portal.infra.metrics import REPORT_EXECUTIONS
-from portal.models import Report, ReportExecution
+from portal.models import Membership, Permission, Report, ReportExecution, search_key
+from portal.reports.trash import (
+    TrashItem,
+    move_to_trash,
+    purge_cutoff,
+    take_out_of_trash,
+    trash_items,
+    trashed,
+    user_names,
+)
 from portal.specs import ChartSpec, ObjectScope, QuerySpec, parse_spec
 
 log = logging.getLogger(__name__)
@@ -155,11 +167,88 @@ def update_report(
 
 
 def delete_report(session: Session, principal: Principal, report_id: int) -> None:
-    """Delete a report and its history (owner or admin)."""
+    """Move a report to the trash (owner or admin); :func:`restore_report` brings it back for 30 days."""
     r = get_report(session, principal, report_id, "delete")
-    audit.record(session, principal, "delete", r, details={"name": r.name})
-    session.delete(r)
+    move_to_trash(principal, r)
     session.flush()
+    audit.record(session, principal, "delete", r, details={"name": r.name, "trash": True})
+
+
+def restore_report(session: Session, principal: Principal, report_id: int) -> Report:
+    """Take a report out of the trash (its owner, whoever deleted it, or an admin)."""
+    r = trashed(session, principal, Report, report_id, "report")
+    take_out_of_trash(r)
+    session.flush()
+    audit.record(session, principal, "edit", r, details={"name": r.name, "restored": True})
+    return r
+
+
+def list_report_trash(session: Session, principal: Principal, *, limit: int = 200) -> list[TrashItem]:
+    """Reports in the principal's trash, most recently deleted first."""
+    return trash_items(session, principal, Report, "report", limit=limit)
+
+
+def purge_reports(
+    session: Session,
+    *,
+    now: datetime | None = None,
+    tenant_id: int | None = None,
+    results_dir: Path | None = None,
+) -> int:
+    """Remove for good the reports deleted more than 30 days ago (with their history, grants and,
+    given ``results_dir``, stored results); returns how many. Acts for no one: a maintenance step."""
+    stmt = select(Report).where(Report.deleted_at.is_not(None), Report.deleted_at < purge_cutoff(now))
+    if tenant_id is not None:
+        stmt = stmt.where(Report.tenant_id == tenant_id)
+    doomed = list(session.scalars(stmt))
+    if not doomed:
+        return 0
+    ids = [r.id for r in doomed]
+    refs = session.scalars(select(ReportExecution.result_ref).where(ReportExecution.report_id.in_(ids)))
+    files = [ref for ref in refs if ref]
+    grants = Permission.object_type == Report.__tablename__
+    session.execute(delete(Permission).where(grants, Permission.object_id.in_(ids)))
+    session.execute(delete(ReportExecution).where(ReportExecution.report_id.in_(ids)))
+    for r in doomed:
+        audit.record(session, None, "delete", r, details={"name": r.name, "purged": True})
+        session.delete(r)
+    session.flush()
+    if results_dir is not None:
+        _remove_results(results_dir, files)
+    return len(doomed)
+
+
+def _remove_results(results_dir: Path, refs: Iterable[str]) -> None:
+    root = results_dir.resolve()
+    for ref in refs:
+        path = (root / ref).resolve()
+        if path.is_relative_to(root):
+            path.unlink(missing_ok=True)
+
+
+#: Groups of the report library: ``mine`` (owned), ``team`` (others' reports shared with the
+#: user's groups or granted to them), ``public``.
+REPORT_GROUPS: tuple[str, ...] = ("mine", "team", "public")
+
+
+def _team_clause(principal: Principal) -> ColumnElement[bool]:
+    """Others' reports reaching the principal through a shared group or an explicit grant."""
+    mine = principal.group_ids
+    granted = granted_ids(principal, Report.__tablename__)
+    peers = select(Membership.user_id).where(Membership.group_id.in_(mine))
+    by_group = and_(Report.visibility == "group", Report.owner_id.in_(peers)) if mine else false()
+    not_mine = (
+        or_(Report.owner_id.is_(None), Report.owner_id != principal.user_id)
+        if principal.user_id is not None
+        else true()
+    )
+    return and_(not_mine, or_(by_group, Report.id.in_(granted)))
+
+
+def search_pattern(text: str) -> str:
+    """A LIKE pattern over ``search_text`` columns: folded like them (accents, case), wildcards escaped."""
+    folded = search_key(text.strip()[:100])
+    return "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def list_reports(
@@ -168,17 +257,78 @@ def list_reports(
     *,
     search: str | None = None,
     published: bool | None = None,
+    group: str | None = None,
     limit: int = 200,
 ) -> list[Report]:
-    """Reports visible to the principal, newest first."""
+    """Reports visible to the principal, most recently changed first.
+
+    ``search`` ignores accents and case ("relatorio" finds "Relatório"); ``group`` is
+    ``mine``, ``team`` or ``public`` (``None``: all).
+    """
+    if group is not None and group not in REPORT_GROUPS:
+        raise InvalidSpec(
+            f"group: must be one of {', '.join(REPORT_GROUPS)} (got {str(group)[:40]!r})", field="group"
+        )
     stmt = select(Report).where(visible_clause(session, principal, Report))
-    if search:
-        like = f"%{search.strip()[:100]}%"
-        stmt = stmt.where(or_(Report.name.ilike(like), Report.description.ilike(like)))
+    if group == "mine":
+        stmt = stmt.where(Report.owner_id == principal.user_id)
+    elif group == "public":
+        stmt = stmt.where(Report.visibility == "public")
+    elif group == "team":
+        stmt = stmt.where(_team_clause(principal))
+    if search and search.strip():
+        stmt = stmt.where(Report.search_text.like(search_pattern(search), escape="\\"))
     if published is not None:
         stmt = stmt.where(Report.published.is_(published))
     rows = session.scalars(stmt.order_by(Report.updated_at.desc(), Report.id.desc()).limit(limit))
     return [r for r in rows if r.visibility != "customer" or can(session, principal, "view", r)]
+
+
+@dataclass(frozen=True)
+class ReportEntry:
+    """A report as the library lists it: who owns it and how it last ran."""
+
+    report: Report
+    owner_name: str | None
+    last_run: ReportExecution | None
+
+
+def last_runs(session: Session, report_ids: Iterable[int]) -> dict[int, ReportExecution]:
+    """The latest execution of each report (one query)."""
+    ids = list(report_ids)
+    if not ids:
+        return {}
+    latest = (
+        select(func.max(ReportExecution.id))
+        .where(ReportExecution.report_id.in_(ids))
+        .group_by(ReportExecution.report_id)
+    )
+    rows = session.scalars(select(ReportExecution).where(ReportExecution.id.in_(latest)))
+    return {e.report_id: e for e in rows}
+
+
+def report_library(
+    session: Session,
+    principal: Principal,
+    *,
+    group: str | None = None,
+    search: str | None = None,
+    limit: int = 200,
+) -> list[ReportEntry]:
+    """:func:`list_reports` with each report's owner name and last run (three queries in all)."""
+    rows = list_reports(session, principal, group=group, search=search, limit=limit)
+    names = user_names(session, {r.owner_id for r in rows})
+    runs = last_runs(session, (r.id for r in rows))
+    return [ReportEntry(r, names.get(r.owner_id) if r.owner_id else None, runs.get(r.id)) for r in rows]
+
+
+def entry_to_dict(entry: ReportEntry, viewer: Principal | None = None) -> dict[str, Any]:
+    """JSON view of a library entry: the report, ``owner_name`` and ``last_run`` (seen as ``viewer``)."""
+    return {
+        **report_to_dict(entry.report),
+        "owner_name": entry.owner_name,
+        "last_run": execution_to_dict(entry.last_run, viewer) if entry.last_run is not None else None,
+    }
 
 
 def execute_report(

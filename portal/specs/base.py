@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -146,10 +146,131 @@ def parse_spec(model: type[T], data: Any) -> T:
         raise invalid_from_validation(exc, model.__name__) from None
 
 
+#: Union members pydantic appends to an error's location (``params.x.str``): not a field the user wrote.
+_UNION_TAG_RE = re.compile(r"^(str|int|float|bool|date|datetime|none|list\[.*|dict\[.*|.*\[.*\].*)$")
+_KIND_WORDS = {
+    "str": "text",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "date": "a date",
+    "datetime": "a date and time",
+    "none": "null",
+    "list": "a list",
+    "dict": "an object",
+}
+_TYPE_WORDS = {
+    "missing": "is required",
+    "extra_forbidden": "unknown field",
+    "string_type": "must be text",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "list_type": "must be a list",
+    "date_type": "must be a date (YYYY-MM-DD)",
+    "date_parsing": "must be a date (YYYY-MM-DD)",
+    "date_from_datetime_parsing": "must be a date (YYYY-MM-DD)",
+    "datetime_type": "must be a date and time (ISO 8601, e.g. 2026-01-31T12:00)",
+    "datetime_parsing": "must be a date and time (ISO 8601, e.g. 2026-01-31T12:00)",
+    "datetime_from_date_parsing": "must be a date and time (ISO 8601, e.g. 2026-01-31T12:00)",
+}
+
+
+def model_label(what: str) -> str:
+    """A model name as users call it: ``QuerySpec`` → ``query``, ``DashboardPatch`` → ``dashboard``."""
+    core = re.sub(r"(Spec|In|Patch)$", "", what) or what
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", core).lower()
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _what_is_wrong(err: Mapping[str, Any]) -> str:
+    """One pydantic error as a short user-facing phrase (no "Value error," or "Input should be")."""
+    kind = str(err.get("type", ""))
+    ctx: Mapping[str, Any] = err.get("ctx") or {}
+    got = err.get("input")
+    if kind in ("value_error", "assertion_error"):
+        msg = str(err.get("msg", ""))
+        return re.sub(r"^(Value error|Assertion failed), ", "", msg)
+    if kind == "literal_error" or kind == "enum":
+        from portal.errors import closest
+
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        hint = closest(str(got), choices) if isinstance(got, str) else None
+        out = f"{_shown(got)} is not one of {', '.join(choices)}"
+        return out + (f"; did you mean {hint!r}?" if hint else "")
+    bounds = {
+        "greater_than_equal": ("ge", "must be at least"),
+        "greater_than": ("gt", "must be more than"),
+        "less_than_equal": ("le", "must be at most"),
+        "less_than": ("lt", "must be less than"),
+    }
+    if kind in bounds:
+        key, words = bounds[kind]
+        return f"{words} {ctx.get(key)} (got {_shown(got)})"
+    if kind == "string_too_short":
+        n = int(ctx.get("min_length", 1))
+        return "must not be empty" if n <= 1 else f"needs at least {n} characters"
+    if kind == "string_too_long":
+        return f"takes at most {ctx.get('max_length')} characters, got {len(str(got))}"
+    if kind == "too_short":
+        return f"needs at least {ctx.get('min_length')} item(s), got {ctx.get('actual_length')}"
+    if kind == "too_long":
+        return f"takes at most {ctx.get('max_length')} items, got {ctx.get('actual_length')}"
+    if kind in _TYPE_WORDS:
+        return _TYPE_WORDS[kind]
+    msg = str(err.get("msg", "invalid value"))
+    return re.sub(r"^Input should be", "must be", msg)
+
+
+def _field_path(loc: Sequence[Any]) -> tuple[str, list[str]]:
+    """The location as the user wrote it, and the union members pydantic tried there."""
+    parts: list[str] = []
+    tags: list[str] = []
+    for p in loc:
+        if isinstance(p, str) and _UNION_TAG_RE.match(p):
+            tags.append(p.split("[", 1)[0])
+            continue
+        parts.append(str(p))
+    return ".".join(parts), tags
+
+
+def user_message(exc: ValidationError, what: str) -> tuple[str, str]:
+    """``(field, message)`` of a pydantic error in the one wording users see: ``<field>: <what is wrong>``.
+
+    ``what`` names the whole input (a model name like ``QuerySpec`` or ``body``) for errors
+    about it as a whole. REST answers and UI messages both come from here.
+    """
+    errors = exc.errors()
+    first = errors[0]
+    field, tags = _field_path(first.get("loc", ()))
+    field = field or model_label(what)
+    if tags:
+        # A union (params values): say what was accepted, once, instead of one error per member.
+        same = [e for e in errors if _field_path(e.get("loc", ()))[0] == field.split(" ")[0]]
+        kinds = [_field_path(e.get("loc", ()))[1] for e in same]
+        words = list(dict.fromkeys(_KIND_WORDS.get(t[-1], t[-1]) for t in kinds if t))
+        text = "must be " + (", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0])
+        rest = len(errors) - len(same)
+    else:
+        text = _what_is_wrong(first)
+        rest = len(errors) - 1
+    more = f" (and {rest} more problem{'s' if rest > 1 else ''})" if rest > 0 else ""
+    return field, f"{field}: {text}{more}"
+
+
 def invalid_from_validation(exc: ValidationError, what: str) -> InvalidSpec:
-    """Turn a pydantic error into an ``InvalidSpec`` whose message names the field path."""
-    first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first.get("loc", ())) or what
-    msg = first.get("msg", "invalid value")
-    more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return InvalidSpec(f"{loc}: {msg}{more}", field=loc)
+    """Turn a pydantic error into an ``InvalidSpec`` whose message names the field path in user words."""
+    field, message = user_message(exc, what)
+    return InvalidSpec(message, field=field)

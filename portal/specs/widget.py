@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     Field,
+    ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from portal.specs.base import _Spec
+from portal.specs.base import _Spec, invalid_from_validation
 from portal.specs.query import QuerySpec
+
+#: How a KPI value reads (the number formats of ``portal.viz.formats``).
+KpiFormat = Literal["number", "integer", "percent", "currency", "duration_h", "duration_min", "duration_s"]
 
 # --------------------------------------------------------------------------- charts and widgets
 Viz = Literal["bar", "column", "line", "area", "pie", "donut", "treemap", "heatmap"]
@@ -87,7 +92,7 @@ class KpiSpec(_Spec):
     # Traffic light by ratio value/target (or by the value itself without a target).
     good_at: float | None = None
     warn_at: float | None = None
-    format: Literal["number", "percent", "currency", "duration_h"] = "number"
+    format: KpiFormat = "number"
     decimals: int = Field(default=0, ge=0, le=6)
 
 
@@ -109,7 +114,8 @@ class WidgetSpec(_Spec):
     """
 
     type: WidgetType
-    title: str = Field(default="", max_length=200)
+    # Validated even when left out: every widget but a text one needs a title.
+    title: str = Field(default="", max_length=200, validate_default=True)
     query: QuerySpec | None = None
     query_name: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
     report_id: int | None = Field(default=None, ge=1)
@@ -119,6 +125,15 @@ class WidgetSpec(_Spec):
     text: str | None = Field(default=None, max_length=20_000)
     drilldown: DrillSpec | None = None
     refresh_interval_sec: int | None = Field(default=None, ge=5, le=86_400)
+
+    @field_validator("title")
+    @classmethod
+    def _titled(cls, v: str, info: ValidationInfo) -> str:
+        # Widgets saved before the rule still load (``parse_stored_widget``); new ones need a title.
+        stored = bool(info.context and info.context.get("stored"))
+        if not stored and info.data.get("type", "text") != "text" and not v.strip():
+            raise ValueError("give the widget a title (only text widgets may go without one)")
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> WidgetSpec:
@@ -158,3 +173,14 @@ class Position(_Spec):
         if self.x + self.w > 12:
             raise ValueError(f"x + w must be at most 12 (got {self.x} + {self.w})")
         return self
+
+
+def parse_stored_widget(data: Any) -> WidgetSpec:
+    """A widget spec as saved in the database: the rules for new input that came later (a title)
+    do not stop an older widget from being shown; anything else invalid raises ``InvalidSpec``."""
+    if isinstance(data, WidgetSpec):
+        return data
+    try:
+        return WidgetSpec.model_validate(data, context={"stored": True})
+    except ValidationError as exc:
+        raise invalid_from_validation(exc, WidgetSpec.__name__) from None

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from bokeh.models import (
     ColumnDataSource,
+    DatetimeTickFormatter,
     FactorRange,
     HoverTool,
     LinearColorMapper,
@@ -21,27 +22,61 @@ from bokeh.models import (
     Range1d,
     TapTool,
 )
-from bokeh.models.annotations import ColorBar, LegendItem
+from bokeh.models.annotations import BoxAnnotation, ColorBar, LegendItem, Title
 from bokeh.models.glyphs import HBar, Line, Patch, Rect, VBar
 from bokeh.models.renderers import GlyphRenderer
 from bokeh.plotting import figure
 
 from portal.specs import ChartSpec
+from portal.viz.formats import CURRENCY, format_number, numeral
 from portal.viz.prepare import (
     FIGURE_VIZ,
     HEAT_PALETTE,
+    NO_DATA_MESSAGE,
     PALETTE,
+    PARTIAL,
     Prepared,
-    axis_labels,
     chart_title,
     column_names,
     pie_slices,
     treemap_tiles,
 )
 
-__all__ = ["pie_bokeh", "style_bokeh", "treemap_bokeh"]
+__all__ = ["empty_bokeh", "pie_bokeh", "style_bokeh", "treemap_bokeh"]
 
-_NUMERAL = "0,0.[00]"
+_UNITS = {"duration_h": " h", "duration_min": " min", "duration_s": " s"}
+#: Width a dashboard tile's chart is assumed to have (a half-width tile at 1024 px is ~440 px):
+#: labels that would not fit there are hidden, turned or thinned out.
+_PLOT_PX = 420
+_CHAR_PX = 6.6  # average width of an 11 px character
+#: Shown where a partial period is faded or dashed, and in its tooltip.
+PARTIAL_NOTE = f"({PARTIAL})"
+
+
+def _tip(column: str, fmt: str) -> str:
+    """A hover field showing ``column`` in ``fmt``: ``R$ @{amount}{0,0.00}``, ``@{h}{0,0.[00]} h``."""
+    body = f"@{{{column}}}{{{numeral(fmt)}}}"
+    if fmt == "currency":
+        return f"{CURRENCY} {body}"
+    return body + _UNITS.get(fmt, "")
+
+
+def empty_bokeh(data: Prepared) -> figure:
+    """An empty chart: no axes from -0.4 to 0.4, the message "No data for these filters"."""
+    p = figure(
+        x_range=Range1d(start=0, end=1), y_range=Range1d(start=0, end=1), tools="", toolbar_location=None
+    )
+    p.text(
+        x=[0.5],
+        y=[0.5],
+        text=[NO_DATA_MESSAGE],
+        text_align="center",
+        text_baseline="middle",
+        text_color="#64748b",
+        text_font_size="13px",
+        name="no-data",
+    )
+    return p
 
 
 def pie_bokeh(data: Prepared) -> figure:
@@ -140,11 +175,12 @@ def treemap_bokeh(data: Prepared) -> figure:
         x, y = box["x"] + 0.4, box["y"] + 0.4 + header
         dx, dy = max(box["dx"] - 0.8, 0.1), max(box["dy"] - 0.8 - header, 0.1)
         rects += squarify.squarify(squarify.normalize_sizes(leaves["value"].tolist(), dx, dy), x, y, dx, dy)
-        if header:
+        name = _fit(str(parent), box["dx"] * _PLOT_PX / width - 6, bold=True)
+        if header and name:
             p.text(
                 x=[box["x"] + 1.2],
                 y=[height - box["y"] - 0.8],
-                text=[str(parent)],
+                text=[name],
                 text_baseline="top",
                 text_font_size="11px",
                 text_font_style="bold",
@@ -177,13 +213,26 @@ def treemap_bokeh(data: Prepared) -> figure:
         line_width=1.5,
         source=source,
     )
-    # Label tiles big enough to hold text; hover names the rest.
-    big = ((right - left) > width * 0.08) & ((top - bottom) > height * 0.08)
-    text = [f"{lab}\n{_short(v)}" for lab, v in zip(tiles["label"], tiles["value"], strict=True)]
+    # Label only tiles that hold their text (at the smallest tile size a dashboard uses):
+    # long names are shortened with "…", tiles too small for a few letters stay unlabelled
+    # (hover names them), so labels never run into each other.
+    px_w = (right - left) * _PLOT_PX / width
+    px_h = (top - bottom) * (max(data.spec.height, 200) - 60) / height
+    fmt = data.v_format
+    shown_x, shown_y, text = [], [], []
+    for i, (lab, v) in enumerate(zip(tiles["label"], tiles["value"], strict=True)):
+        name = _fit(str(lab), px_w[i] - 6)
+        if not name or px_h[i] < 17:
+            continue
+        value = _short(float(v), fmt)
+        lines = name if px_h[i] < 32 or len(value) * _CHAR_PX > px_w[i] - 6 else f"{name}\n{value}"
+        shown_x.append(left[i] + 1)
+        shown_y.append(top[i] - 1)
+        text.append(lines)
     p.text(
-        x=(left + 1)[big],
-        y=(top - 1)[big],
-        text=np.array(text, dtype=object)[big].tolist(),
+        x=shown_x,
+        y=shown_y,
+        text=text,
         text_baseline="top",
         text_font_size="11px",
         text_color="white",
@@ -192,11 +241,26 @@ def treemap_bokeh(data: Prepared) -> figure:
     return p
 
 
-def _short(value: float) -> str:
+def _fit(text: str, px: float, *, bold: bool = False) -> str:
+    """``text`` shortened with "…" to fit ``px`` pixels; "" when not even three letters fit."""
+    per = _CHAR_PX * (1.1 if bold else 1.0)
+    room = int(px // per)
+    if room >= len(text):
+        return text
+    if room < 4:
+        return ""
+    return text[: room - 1].rstrip() + "…"
+
+
+def _short(value: float, fmt: str = "number") -> str:
+    """A tile value in a few characters: ``82.7k``, ``R$ 1.2M``, ``35%``."""
+    if fmt == "percent":
+        return format_number(value, "percent", 0)
+    prefix = f"{CURRENCY} " if fmt == "currency" else ""
     for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= limit:
-            return f"{value / limit:.1f}{suffix}"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+            return f"{prefix}{value / limit:.1f}{suffix}"
+    return prefix + (f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}")
 
 
 def _legend_label(item: LegendItem) -> str:
@@ -206,9 +270,11 @@ def _legend_label(item: LegendItem) -> str:
     return str(getattr(label, "value", label))
 
 
-def style_bokeh(p: figure, spec: ChartSpec, colors: dict[str, str], empty: bool) -> figure:
+def style_bokeh(p: figure, data: Prepared, colors: dict[str, str], empty: bool) -> figure:
+    spec = data.spec
     x_name, s_name, v_name = column_names(spec)
-    x_label, y_label, s_label = axis_labels(spec)
+    x_label, y_label, s_label = data.x_label, data.y_label, data.s_label
+    fmt = data.v_format
     first = next(iter(colors.values()), (spec.colors or PALETTE)[0])
     multi = len(colors) > 1
     title: Any = p.title
@@ -230,6 +296,13 @@ def style_bokeh(p: figure, spec: ChartSpec, colors: dict[str, str], empty: bool)
     for ax in p.axis:
         ax.axis_label_text_font_style = "normal"
         ax.minor_tick_line_color = None
+    if empty:
+        # Nothing to read off axes: the plot area says why it is empty.
+        p.axis.visible = False
+        p.grid.visible = False
+        p.tools = [t for t in p.tools if not isinstance(t, HoverTool | TapTool)]
+        _place_legend(p, spec, show=False)
+        return p
     renderers: list[Any] = [r for r in p.renderers if isinstance(r, GlyphRenderer)]
     by_renderer: dict[int, str] = {}
     for legend in p.legend:
@@ -243,6 +316,11 @@ def style_bokeh(p: figure, spec: ChartSpec, colors: dict[str, str], empty: bool)
     if time_x:
         x_tip += _time_tip([r.data_source.data.get(x_name, []) for r in renderers])
         formatters[x_tip.split("{%")[0]] = "datetime"
+        _short_dates(p)
+    partial = bool(data.partial_xs)
+    if partial:
+        x_tip += " @{_period}"
+    value_tip = _tip(v_name, fmt)
     targets: list[Any] = []
     tips: list[tuple[str, str]] = []
     viz = spec.viz
@@ -252,16 +330,17 @@ def style_bokeh(p: figure, spec: ChartSpec, colors: dict[str, str], empty: bool)
         p.grid.visible = False
         key = "parent" if viz == "treemap" and spec.series else "label"
         for r in renderers:
-            data = r.data_source.data
-            if "color" in data:
-                data["color"] = [colors.get(str(k), first) for k in data[key]]
+            source_data = r.data_source.data
+            if "color" in source_data:
+                source_data["color"] = [colors.get(str(k), first) for k in source_data[key]]
                 targets.append(r)
-        tips = [(x_label, "@label"), (y_label, f"@value{{{_NUMERAL}}}")]
+        tips = [(x_label, "@label"), (y_label, _tip("value", fmt))]
         if viz == "treemap" and spec.series:
             tips.insert(0, (s_label, "@parent"))
         elif viz != "treemap":
             tips.append(("Share", "@share{0.0%}"))
     elif viz in ("bar", "column"):
+        faded = data.partial_labels
         for r in renderers:
             glyph = r.glyph
             if not isinstance(glyph, VBar | HBar):
@@ -275,6 +354,13 @@ def style_bokeh(p: figure, spec: ChartSpec, colors: dict[str, str], empty: bool)
                 glyph.fill_color = first
             glyph.line_color = "white"
             glyph.line_width = 0.5
+            if partial:
+                # A period the window cuts is drawn faded (and says so in its tooltip).
+                shown = [str(x) for x in r.data_source.data.get(x_name, [])]
+                r.data_source.data["_alpha"] = [0.35 if x in faded else 1.0 for x in shown]
+                r.data_source.data["_period"] = [PARTIAL_NOTE if x in faded else "" for x in shown]
+                glyph.fill_alpha = {"field": "_alpha"}
+                _legend_from_full_rows(p, r)
         cat_axes, value_axes = (p.yaxis, p.xaxis) if viz == "bar" else (p.xaxis, p.yaxis)
         cat_range = p.y_range if viz == "bar" else p.x_range
         if viz == "bar" and isinstance(cat_range, FactorRange):
@@ -297,14 +383,15 @@ def style_bokeh(p: figure, spec: ChartSpec, colors: dict[str, str], empty: bool)
                     axis.group_label_orientation = math.pi / 4
             elif viz == "column" and isinstance(cat_range, FactorRange) and _crowded(cat_range.factors):
                 axis.major_label_orientation = math.pi / 4
+                axis.major_label_overrides = _thinned(list(cat_range.factors))
         (p.ygrid if viz == "bar" else p.xgrid).visible = False
         for axis in value_axes:
             axis.axis_label = y_label
-            axis.formatter = NumeralTickFormatter(format="0,0.[0]")
-        tips = [(x_label, f"@{{{x_name}}}")]
+            _value_axis(axis, fmt)
+        tips = [(x_label, f"@{{{x_name}}}" + (" @{_period}" if partial else ""))]
         if multi:
             tips.append((s_label, f"@{{{s_name}}}"))
-        tips.append((y_label, f"@{{{v_name}}}{{{_NUMERAL}}}"))
+        tips.append((y_label, value_tip))
     elif viz == "heatmap":
         palette = list(spec.colors) if spec.colors and len(spec.colors) > 1 else list(HEAT_PALETTE)
         for r in renderers:
@@ -319,7 +406,7 @@ def style_bokeh(p: figure, spec: ChartSpec, colors: dict[str, str], empty: bool)
         for bar in p.select(type=ColorBar):
             bar.title = y_label
             bar.title_text_font_style = "normal"
-            bar.formatter = NumeralTickFormatter(format="0,0.[0]")
+            bar.formatter = NumeralTickFormatter(format=numeral(fmt, axis=True))
         p.xaxis.axis_label = x_label
         p.yaxis.axis_label = s_label
         if isinstance(p.x_range, FactorRange) and _crowded(p.x_range.factors):
@@ -335,7 +422,7 @@ def style_bokeh(p: figure, spec: ChartSpec, colors: dict[str, str], empty: bool)
         tips = [
             (x_label, f"@{{{x_name}}}"),
             (s_label, f"@{{{s_name}}}"),
-            (y_label, f"@{{{value_col}}}{{{_NUMERAL}}}"),
+            (y_label, _tip(value_col, fmt)),
         ]
     else:  # line, area
         for r in renderers:
@@ -348,16 +435,30 @@ def style_bokeh(p: figure, spec: ChartSpec, colors: dict[str, str], empty: bool)
             elif isinstance(glyph, Line):
                 glyph.line_color = color
                 glyph.line_width = 2
+                bridge = _mark_partial(p, r, data) if partial else None
+                if bridge is not None:
+                    for legend in p.legend:
+                        for item in list[Any](legend.items):
+                            if r in item.renderers:
+                                item.renderers = [*item.renderers, bridge]
                 if viz == "area":
                     targets.append(r)
                     continue
-                # Markers on the data points: something to hover and tap on a line.
+                # Markers on the data points: something to hover and tap on a line. They read
+                # their own copy of the data: the solid line leaves out partial periods.
+                marker_data = dict(r.data_source.data)
+                alpha = [0.35 if cut else 1.0 for cut in _partial_rows(marker_data.get(glyph.x, []), data)]
+                marker_data["_alpha"] = alpha
+                marker_data["_period"] = [PARTIAL_NOTE if a < 1 else "" for a in alpha]
+                marker_data[glyph.y] = r.data_source.data.get("_full", marker_data[glyph.y])
+                marker_data.pop("_full", None)
                 marker = p.scatter(
                     x=glyph.x,
                     y=glyph.y,
-                    source=r.data_source,
+                    source=ColumnDataSource(marker_data),
                     size=6,
                     fill_color=color,
+                    fill_alpha="_alpha",
                     line_color="white",
                     name=by_renderer.get(id(r), ""),
                 )
@@ -369,21 +470,165 @@ def style_bokeh(p: figure, spec: ChartSpec, colors: dict[str, str], empty: bool)
         for r in targets:
             # "$name" in the tooltip names the series (the markers were named when made).
             r.name = r.name or by_renderer.get(id(r), "") or next(iter(colors), "")
+        if partial and time_x:
+            _shade_partial(p, data)
         p.xaxis.axis_label = x_label
         p.yaxis.axis_label = y_label
-        p.yaxis.formatter = NumeralTickFormatter(format="0,0.[0]")
-        tips = [(x_label, x_tip), (y_label, f"@{{{v_name}}}{{{_NUMERAL}}}")]
+        for axis in p.yaxis:
+            _value_axis(axis, fmt)
+        tips = [(x_label, x_tip), (y_label, value_tip)]
         if multi:
             tips.insert(0, (s_label, "$name"))
 
+    if partial and viz in ("bar", "column", "line", "area"):
+        end = data.display.window[1]
+        upto = f" (data up to {end:%Y-%m-%d %H:%M})" if end is not None else ""
+        how = "faded" if viz in ("bar", "column") else "shaded and dashed"
+        p.add_layout(
+            Title(
+                text=f"{how}: {PARTIAL}{upto}",
+                text_font_size="10px",
+                text_font_style="italic",
+                text_color="#64748b",
+                align="right",
+                name="partial-note",
+            ),
+            "below",
+        )
     p.tools = [t for t in p.tools if not isinstance(t, HoverTool | TapTool)]
-    if targets and not empty:
+    if targets:
         p.add_tools(
             HoverTool(renderers=list(targets), tooltips=tips, formatters=formatters),
             TapTool(renderers=list(targets)),
         )
-    _place_legend(p, spec, show=(multi or viz in ("pie", "donut")) and not empty)
+    _place_legend(p, spec, show=multi or viz in ("pie", "donut"))
     return p
+
+
+def _legend_from_full_rows(p: figure, r: Any) -> None:
+    """Legend swatches drawn from a bar that is not faded: a legend grouped by a field draws each
+    entry like the group's first row, which may be a partial period."""
+    src = r.data_source.data
+    for legend in p.legend:
+        items: list[Any] = list(legend.items)
+        out: list[Any] = []
+        for item in items:
+            field = (
+                item.label.get("field")
+                if isinstance(item.label, dict)
+                else getattr(item.label, "field", None)
+            )
+            if r not in item.renderers or not isinstance(field, str) or field not in src:
+                out.append(item)
+                continue
+            first: dict[str, int] = {}
+            alpha = src["_alpha"]
+            for i, key in enumerate(str(k) for k in src[field]):
+                if key not in first or (alpha[first[key]] != 1.0 and alpha[i] == 1.0):
+                    first[key] = i
+            out += [LegendItem(label=key, renderers=[r], index=i) for key, i in first.items()]
+        legend.items = out
+
+
+def _partial_rows(values: Any, data: Prepared) -> list[bool]:
+    """Per value of a time column in a data source: is it a partial period of ``data``?"""
+    cut = {pd.Timestamp(x) for x in data.partial_xs}
+    out = []
+    for v in np.asarray(values).ravel():
+        try:
+            out.append(pd.Timestamp(v) in cut)
+        except (TypeError, ValueError):
+            out.append(False)
+    return out
+
+
+def _mark_partial(p: figure, r: GlyphRenderer[Any], data: Prepared) -> GlyphRenderer[Any] | None:
+    """Draw a line's segments into partial periods dashed: the solid line leaves those points out
+    (its full values kept in ``_full`` for the markers) and a dashed line on ``p`` bridges to them.
+    Returns the dashed line (None when nothing of this line is partial)."""
+    glyph: Any = r.glyph
+    source: Any = r.data_source
+    src = source.data
+    xs = np.asarray(src.get(glyph.x, []))
+    ys = np.asarray(src.get(glyph.y, []), dtype=float)
+    cut = _partial_rows(xs, data)
+    if not any(cut) or len(ys) < 2:
+        return None
+    bridge_x: list[Any] = []
+    bridge_y: list[float] = []
+    for i, c in enumerate(cut):
+        if not c or np.isnan(ys[i]):
+            continue
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(ys) and not cut[j] and not np.isnan(ys[j]):
+                lo, hi = min(i, j), max(i, j)
+                bridge_x += [xs[lo], xs[hi], xs[hi]]
+                bridge_y += [ys[lo], ys[hi], np.nan]
+    src["_full"] = ys.tolist()
+    src[glyph.y] = np.where(cut, np.nan, ys).tolist()
+    if not bridge_x:
+        return None
+    out: GlyphRenderer[Any] = p.line(
+        x=bridge_x,
+        y=bridge_y,
+        line_color=glyph.line_color,
+        line_width=2,
+        line_dash="dashed",
+        name="partial-period",
+    )
+    return out
+
+
+def _shade_partial(p: figure, data: Prepared) -> None:
+    """A grey band over the stretch of the time axis that leads into a partial period."""
+    xs = [pd.Timestamp(x) for x in data.xs]
+    for i, cut in enumerate(data.partial):
+        if not cut or len(xs) < 2:
+            continue
+        lo, hi = (xs[i - 1], xs[i]) if i > 0 else (xs[i], xs[i + 1])
+        p.add_layout(
+            BoxAnnotation(
+                left=lo.to_pydatetime(),
+                right=hi.to_pydatetime(),
+                fill_color="#94a3b8",
+                fill_alpha=0.15,
+                line_alpha=0,
+                name="partial-period",
+            )
+        )
+
+
+def _value_axis(axis: Any, fmt: str) -> None:
+    """Ticks of a value axis in the values' format; counts tick at whole numbers only (no "10, 10")."""
+    axis.formatter = NumeralTickFormatter(format=numeral(fmt, axis=True))
+    if fmt == "integer" and hasattr(axis.ticker, "min_interval"):
+        axis.ticker.min_interval = 1
+
+
+def _short_dates(p: figure) -> None:
+    """Short tick labels on a time axis (``Sep``, ``Oct 05``) and fewer ticks, with the year once
+    underneath: month labels no longer collide in a half-width tile at 1024 px."""
+    for axis in p.xaxis:
+        axis.formatter = DatetimeTickFormatter(
+            hours="%H:%M",
+            days="%b %d",
+            months="%b",
+            years="%Y",
+            context=DatetimeTickFormatter(hours="%b %d", days="%Y", months="%Y", years=""),
+            context_which="start",
+        )
+        ticker: Any = axis.ticker
+        if hasattr(ticker, "desired_num_ticks"):
+            ticker.desired_num_ticks = 5
+
+
+def _thinned(factors: list[Any]) -> dict[str, str]:
+    """Label overrides that blank all but every k-th category, so turned labels do not overlap."""
+    step = math.ceil(len(factors) * 16 / _PLOT_PX)  # a turned label needs ~16 px across
+    if step <= 1:
+        return {}
+    last = len(factors) - 1
+    return {str(f): "" for i, f in enumerate(factors) if i % step and i != last and not isinstance(f, tuple)}
 
 
 def _time_tip(columns: Iterable[Any]) -> str:

@@ -14,7 +14,8 @@ from typing import Any, Literal
 import pandas as pd
 
 from portal.errors import unknown
-from portal.specs import KpiSpec, TableSpec
+from portal.specs import KpiSpec, QuerySpec, TableSpec
+from portal.viz.formats import format_number
 
 RowKind = Literal["row", "subtotal", "total"]
 
@@ -28,16 +29,44 @@ def _label(value: Any) -> str:
     return str(value)
 
 
-def table_with_subtotals(df: pd.DataFrame, spec: TableSpec, numeric: list[str] | None = None) -> pd.DataFrame:
+def _summary_lookup(frame: pd.DataFrame | None, key: str | None) -> dict[Any, dict[str, Any]] | None:
+    """Rows of a warehouse summary frame by their ``key`` value (None: the frame's only row)."""
+    if frame is None:
+        return None
+    rows = frame.to_dict("records")
+    if key is None:
+        return {None: rows[0] if rows else {}}
+    out: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        v = row.get(key)
+        out[None if v is None or (isinstance(v, float) and math.isnan(v)) else v] = row
+    return out
+
+
+def table_with_subtotals(
+    df: pd.DataFrame,
+    spec: TableSpec,
+    numeric: list[str] | None = None,
+    *,
+    totals: pd.DataFrame | None = None,
+    subtotals: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The rows of a table widget, sorted, with subtotal and total rows.
 
     Sorts by ``spec.sort_by``; with ``subtotals_by`` the rows of each group stay
-    together (groups ordered by their subtotal of ``sort_by`` when it is summed, else
+    together (groups ordered by their subtotal of ``sort_by`` when there is one, else
     by first appearance) and a ``"Subtotal <group>"`` row follows each group; with
-    ``totals`` a ``"Total"`` row ends the table. Subtotal and total rows hold the sums
-    of ``numeric`` (default: numeric columns, except booleans and ``*_id`` keys) and
-    their label in the first text column. A ``_row_kind`` column says
+    ``totals`` a ``"Total"`` row ends the table. A ``_row_kind`` column says
     ``"row"``/``"subtotal"``/``"total"`` per row.
+
+    Summary values come from the warehouse when given: ``totals`` (the query without
+    group-by, one row) and ``subtotals`` (the query grouped by ``subtotals_by`` only) hold
+    every metric re-aggregated by its own rule, so an average, a rate or a distinct count is
+    right (never a sum of the shown values); a group missing from ``subtotals`` gets empty
+    cells. Without them, the summary rows hold the sums of ``numeric`` (default: numeric
+    columns, except booleans and ``*_id`` keys) — right for raw rows and additive metrics
+    only, so callers with aggregated results pass the additive ones (counts, sums) there.
+    The label goes in the first text column.
     """
     columns = [str(c) for c in df.columns]
     for i, c in enumerate(spec.columns or []):
@@ -74,10 +103,22 @@ def table_with_subtotals(df: pd.DataFrame, spec: TableSpec, numeric: list[str] |
             body[c] = body[c].astype("Int64")
     if label_col not in numeric:
         body[label_col] = body[label_col].astype(object)
+    total_rows = _summary_lookup(totals, None)
+    group_rows = _summary_lookup(subtotals, spec.subtotals_by) if spec.subtotals_by else None
 
-    def summary(part: pd.DataFrame, label: str, kind: RowKind, extra: Mapping[str, Any]) -> pd.DataFrame:
+    def summary(
+        part: pd.DataFrame,
+        label: str,
+        kind: RowKind,
+        extra: Mapping[str, Any],
+        exact: Mapping[str, Any] | None,
+    ) -> pd.DataFrame:
         row: dict[str, Any] = dict.fromkeys(shown)
-        row.update({c: part[c].sum() for c in numeric})
+        if exact is None:
+            row.update({c: part[c].sum() for c in numeric})
+        else:
+            # The warehouse's re-aggregation: every shown column it returned, dimensions excepted.
+            row.update({c: exact[c] for c in shown if c in exact and c not in text})
         row.update(extra)
         row[label_col] = label
         row["_row_kind"] = kind
@@ -87,7 +128,17 @@ def table_with_subtotals(df: pd.DataFrame, spec: TableSpec, numeric: list[str] |
     if spec.subtotals_by:
         key = frame[spec.subtotals_by].astype(object).where(frame[spec.subtotals_by].notna(), None)
         groups = list(dict.fromkeys(key))
-        if spec.sort_by in numeric:
+        if group_rows is not None and spec.sort_by and spec.sort_by not in text:
+            # Groups ordered by their exact subtotal of the sort column (missing ones last).
+            by = spec.sort_by
+
+            def exact_key(g: Any) -> tuple[bool, float]:
+                v: Any = (group_rows or {}).get(g, {}).get(by)
+                ok = isinstance(v, int | float) and not (isinstance(v, float) and math.isnan(v))
+                return (not ok, (-float(v) if spec.sort_desc else float(v)) if ok else 0.0)
+
+            groups.sort(key=exact_key)
+        elif spec.sort_by in numeric:
             sums = {
                 g: frame.loc[key == g if g is not None else key.isna(), spec.sort_by].sum() for g in groups
             }
@@ -101,20 +152,33 @@ def table_with_subtotals(df: pd.DataFrame, spec: TableSpec, numeric: list[str] |
                 if spec.subtotals_by in shown and spec.subtotals_by != label_col
                 else {}
             )
-            pieces.append(summary(part, f"Subtotal {_label(g)}", "subtotal", extra))
+            exact = None if group_rows is None else group_rows.get(g, {})
+            pieces.append(summary(part, f"Subtotal {_label(g)}", "subtotal", extra, exact))
     else:
         pieces.append(body.assign(_row_kind="row"))
     if spec.totals:
-        pieces.append(summary(body, "Total", "total", {}))
+        pieces.append(summary(body, "Total", "total", {}, None if total_rows is None else total_rows[None]))
     pieces = [p for p in pieces if not p.empty]
     if not pieces:
         return body.assign(_row_kind=pd.Series(dtype=object))
     out = pd.concat(pieces, ignore_index=True)
     for c in shown:
-        # Summary rows hold None in columns they do not sum: restore the numeric dtypes.
+        # Summary rows hold None in columns they do not fill: restore the numeric dtypes.
         if c != label_col and pd.api.types.is_numeric_dtype(body[c].dtype):
-            out[c] = out[c].astype(body[c].dtype)
+            try:
+                out[c] = out[c].astype(body[c].dtype)
+            except (TypeError, ValueError):
+                out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
     return out[[*shown, "_row_kind"]]
+
+
+def additive_columns(query: QuerySpec | None, columns: list[str]) -> list[str] | None:
+    """Columns of a result whose summary is the sum of its rows: counts and sums of an aggregated
+    query (an average's is not). None when the query is not known or returns raw rows."""
+    if query is None or not query.metrics:
+        return None
+    additive = {m.name for m in query.metrics if m.agg in ("count", "sum")}
+    return [c for c in columns if c in additive]
 
 
 # --------------------------------------------------------------------------- KPIs
@@ -137,17 +201,14 @@ class KpiValue:
 
 
 def format_value(value: float | None, fmt: str, decimals: int = 0) -> str:
-    """A KPI value as text: ``1,234``, ``12.5%`` (of a fraction), ``R$ 1,234.56``, ``3.5 h``."""
+    """A KPI value as text: ``1,234``, ``12.5%`` (of a fraction), ``R$ 1,234.56``, ``3.5 h``.
+
+    The one number format of the portal (:func:`portal.viz.formats.format_number`) with the
+    card's fixed decimals.
+    """
     if value is None or math.isnan(value):
         return "—"
-    if fmt == "percent":
-        return f"{value * 100:,.{decimals}f}%"
-    if fmt == "currency":
-        sign = "-" if value < 0 else ""
-        return f"{sign}R$ {abs(value):,.{decimals}f}"
-    if fmt == "duration_h":
-        return f"{value:,.{decimals}f} h"
-    return f"{value:,.{decimals}f}"
+    return format_number(value, fmt, decimals)
 
 
 def _status(measure: float | None, spec: KpiSpec) -> Status:

@@ -33,10 +33,23 @@ import pandas as pd
 from bokeh.plotting import figure
 
 from portal.specs import ChartSpec
-from portal.viz.bokeh_backend import pie_bokeh, style_bokeh, treemap_bokeh
+from portal.viz.bokeh_backend import empty_bokeh, pie_bokeh, style_bokeh, treemap_bokeh
+from portal.viz.colors import ColorMap
 from portal.viz.elements import build_element, load_hv
-from portal.viz.plotly_backend import kaleido_image, pie_plotly, style_plotly, treemap_plotly
-from portal.viz.prepare import FIGURE_VIZ, HV_VIZ, PALETTE, Backend, color_keys, color_map, prepare, tap_value
+from portal.viz.formats import Display
+from portal.viz.plotly_backend import empty_plotly, kaleido_image, pie_plotly, style_plotly, treemap_plotly
+from portal.viz.prepare import (
+    FIGURE_VIZ,
+    HV_VIZ,
+    PALETTE,
+    Backend,
+    Prepared,
+    categorical,
+    color_keys,
+    color_map,
+    prepare,
+    tap_value,
+)
 
 if TYPE_CHECKING:
     import holoviews as hv
@@ -47,6 +60,8 @@ __all__ = [
     "PALETTE",
     "Backend",
     "ChartSpec",
+    "ColorMap",
+    "Display",
     "build_chart",
     "render",
     "style",
@@ -56,7 +71,7 @@ __all__ = [
 ]
 
 
-def build_chart(spec: ChartSpec, df: pd.DataFrame) -> hv.Element | hv.Overlay:
+def build_chart(spec: ChartSpec, df: pd.DataFrame, display: Display | None = None) -> hv.Element | hv.Overlay:
     """The HoloViews object of a bar, column, line, area or heatmap chart.
 
     Raises :class:`InvalidSpec` when a column the spec names is missing (naming the
@@ -64,31 +79,60 @@ def build_chart(spec: ChartSpec, df: pd.DataFrame) -> hv.Element | hv.Overlay:
     an empty element. Pie, donut and treemap have no HoloViews element: use
     :func:`render` for them (``ValueError`` here).
     """
-    return build_element(prepare(spec, df))
+    return build_element(prepare(spec, df, display))
 
 
 @overload
-def render(spec: ChartSpec, df: pd.DataFrame, backend: Literal["bokeh"]) -> figure: ...
+def render(
+    spec: ChartSpec,
+    df: pd.DataFrame,
+    backend: Literal["bokeh"],
+    *,
+    display: Display | None = ...,
+    colors: ColorMap | None = ...,
+) -> figure: ...
 @overload
-def render(spec: ChartSpec, df: pd.DataFrame, backend: Literal["plotly"]) -> dict[str, Any]: ...
-def render(spec: ChartSpec, df: pd.DataFrame, backend: Backend) -> figure | dict[str, Any]:
+def render(
+    spec: ChartSpec,
+    df: pd.DataFrame,
+    backend: Literal["plotly"],
+    *,
+    display: Display | None = ...,
+    colors: ColorMap | None = ...,
+) -> dict[str, Any]: ...
+def render(
+    spec: ChartSpec,
+    df: pd.DataFrame,
+    backend: Backend,
+    *,
+    display: Display | None = None,
+    colors: ColorMap | None = None,
+) -> figure | dict[str, Any]:
     """The chart of ``df`` as a styled bokeh model ("bokeh") or a plotly figure dict ("plotly").
 
-    Raises :class:`InvalidSpec` for missing or non-numeric columns; an empty frame
-    gives an empty chart titled "... No data".
+    ``display`` (from the dashboard service) names and formats the columns and marks
+    partial periods; ``colors`` keeps label colours across the charts of one view
+    (default: the stable per-label colours). Raises :class:`InvalidSpec` for missing or
+    non-numeric columns; an empty frame gives an empty chart titled "... No data" that
+    says "No data for these filters" instead of drawing bare axes.
     """
-    data = prepare(spec, df)
+    data = prepare(spec, df, display)
+    keys = color_keys(data)
+    # Pie and treemap cannot draw zeros or negatives: nothing drawable is "No data" too.
+    empty = data.empty or (spec.viz in FIGURE_VIZ and not keys)
     obj: Any
-    if spec.viz in HV_VIZ:
+    if empty:
+        obj = empty_bokeh(data) if backend == "bokeh" else empty_plotly(data)
+    elif spec.viz in HV_VIZ:
         obj = load_hv().render(build_element(data), backend=backend)
     elif backend == "bokeh":
         obj = treemap_bokeh(data) if spec.viz == "treemap" else pie_bokeh(data)
     else:
         obj = treemap_plotly(data) if spec.viz == "treemap" else pie_plotly(data)
-    keys = color_keys(data)
-    # Pie and treemap cannot draw zeros or negatives: nothing drawable is "No data" too.
-    empty = data.empty or (spec.viz in FIGURE_VIZ and not keys)
-    return style(obj, spec, backend, keys=keys, empty=empty)
+    mapping = None
+    if colors is not None and not spec.colors and categorical(spec):
+        mapping = colors.assign(keys, data.display.colors)
+    return _style(obj, data, backend, mapping or color_map(spec, keys, data.display), empty)
 
 
 @overload
@@ -120,39 +164,65 @@ def style(
     """Apply the spec's looks to a rendered chart, in place, and return it.
 
     Title (with a "No data" suffix when ``empty``), axis labels, colours (``spec.colors``
-    or :data:`PALETTE`, assigned to ``keys`` in order: series, slices or treemap parents),
+    assigned to ``keys`` in order, else each key's stable colour from :data:`PALETTE`),
     height, responsive width, legend placement and, on bokeh, hover tooltips and the
     tap tool used for drill-down.
     """
+    data = prepare(spec, pd.DataFrame())
+    return _style(obj, data, backend, color_map(spec, keys), empty)
+
+
+def _style(
+    obj: figure | dict[str, Any], data: Prepared, backend: Backend, colors: dict[str, str], empty: bool
+) -> figure | dict[str, Any]:
     if backend == "bokeh":
         if not isinstance(obj, figure):
             raise TypeError(f"expected a bokeh figure, got {type(obj).__name__}")
-        return style_bokeh(obj, spec, color_map(spec, keys), empty)
+        return style_bokeh(obj, data, colors, empty)
     if not isinstance(obj, dict):
         raise TypeError(f"expected a plotly figure dict, got {type(obj).__name__}")
-    return style_plotly(obj, spec, color_map(spec, keys), empty)
+    return style_plotly(obj, data, colors, empty)
 
 
 def _export(
-    spec: ChartSpec, df: pd.DataFrame, fmt: str, width: int, height: int | None, scale: float
+    spec: ChartSpec,
+    df: pd.DataFrame,
+    fmt: str,
+    width: int,
+    height: int | None,
+    scale: float,
+    display: Display | None = None,
 ) -> bytes:
-    fig = render(spec, df, "plotly")
+    fig = render(spec, df, "plotly", display=display)
     return kaleido_image(
         fig, {"format": fmt, "width": width, "height": height or spec.height, "scale": scale}
     )
 
 
 def to_png(
-    spec: ChartSpec, df: pd.DataFrame, *, width: int = 900, height: int | None = None, scale: float = 2
+    spec: ChartSpec,
+    df: pd.DataFrame,
+    *,
+    width: int = 900,
+    height: int | None = None,
+    scale: float = 2,
+    display: Display | None = None,
 ) -> bytes:
     """The chart as PNG bytes (plotly + Kaleido), ``width*scale`` pixels wide.
 
     ``height`` defaults to ``spec.height``. Uses one persistent Chromium per process,
     started on first use and stopped at exit.
     """
-    return _export(spec, df, "png", width, height, scale)
+    return _export(spec, df, "png", width, height, scale, display)
 
 
-def to_svg(spec: ChartSpec, df: pd.DataFrame, *, width: int = 900, height: int | None = None) -> bytes:
+def to_svg(
+    spec: ChartSpec,
+    df: pd.DataFrame,
+    *,
+    width: int = 900,
+    height: int | None = None,
+    display: Display | None = None,
+) -> bytes:
     """The chart as SVG bytes (plotly + Kaleido); see :func:`to_png`."""
-    return _export(spec, df, "svg", width, height, 1)
+    return _export(spec, df, "svg", width, height, 1, display)

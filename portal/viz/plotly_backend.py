@@ -13,20 +13,55 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from portal.specs import ChartSpec
+from portal.viz.formats import CURRENCY, plotly_format
 from portal.viz.prepare import (
     FIGURE_VIZ,
     HEAT_PALETTE,
+    NO_DATA_MESSAGE,
     PALETTE,
+    PARTIAL,
     Prepared,
-    axis_labels,
     chart_title,
     pie_slices,
     treemap_tiles,
 )
 
-__all__ = ["kaleido_image", "pie_plotly", "style_plotly", "treemap_plotly"]
+__all__ = ["empty_plotly", "kaleido_image", "pie_plotly", "style_plotly", "treemap_plotly"]
+
+_UNITS = {"duration_h": " h", "duration_min": " min", "duration_s": " s"}
+
+
+def _hover_value(fmt: str, ref: str = "y") -> str:
+    """A hovertemplate value in the result's format: ``R$ %{y:,.0f}``, ``%{y:.1%}``, ``%{y:,.2~f} h``."""
+    body = f"%{{{ref}:{plotly_format(fmt)}}}"
+    if fmt == "currency":
+        return f"{CURRENCY} {body}"
+    return body + _UNITS.get(fmt, "")
+
+
+def empty_plotly(data: Prepared) -> dict[str, Any]:
+    """An empty figure that says "No data for these filters" (no bare axes)."""
+    return {
+        "data": [],
+        "layout": {
+            "annotations": [
+                {
+                    "text": NO_DATA_MESSAGE,
+                    "x": 0.5,
+                    "y": 0.5,
+                    "xref": "paper",
+                    "yref": "paper",
+                    "showarrow": False,
+                    "font": {"size": 14, "color": "#64748b"},
+                }
+            ],
+            "xaxis": {"visible": False},
+            "yaxis": {"visible": False},
+        },
+    }
+
 
 _FONT = "DejaVu Sans, Open Sans, Arial, sans-serif"
 
@@ -82,8 +117,10 @@ def _rgba(color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def style_plotly(fig: dict[str, Any], spec: ChartSpec, colors: dict[str, str], empty: bool) -> dict[str, Any]:
-    x_label, y_label, s_label = axis_labels(spec)
+def style_plotly(fig: dict[str, Any], data: Prepared, colors: dict[str, str], empty: bool) -> dict[str, Any]:
+    spec = data.spec
+    x_label, y_label, s_label = data.x_label, data.y_label, data.s_label
+    fmt = data.v_format
     first = next(iter(colors.values()), (spec.colors or PALETTE)[0])
     multi = len(colors) > 1
     viz = spec.viz
@@ -101,12 +138,19 @@ def style_plotly(fig: dict[str, Any], spec: ChartSpec, colors: dict[str, str], e
         showlegend=(multi or viz in ("pie", "donut")) and not empty,
         legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom"},
     )
+    if empty:
+        layout["showlegend"] = False
+        layout["xaxis"] = {"visible": False}
+        layout["yaxis"] = {"visible": False}
+        return fig
     for name in ("xaxis", "yaxis"):
         axis = layout.setdefault(name, {})
         axis.update(automargin=True, gridcolor="#e5e5e5", linecolor="#999999", zeroline=False)
         # HoloViews' padded ranges cut markers and push areas below zero; autorange does not.
         axis.pop("range", None)
     xaxis, yaxis = layout["xaxis"], layout["yaxis"]
+    partial = data.partial_labels
+    partial_times = {pd.Timestamp(x) for x in data.partial_xs}
 
     def color_of(trace: dict[str, Any]) -> str:
         return colors.get(str(trace.get("name", "")), first)
@@ -142,10 +186,17 @@ def style_plotly(fig: dict[str, Any], spec: ChartSpec, colors: dict[str, str], e
         for trace in bars:
             trace["marker"] = {"color": color_of(trace), "line": {"width": 0}}
             trace["showlegend"] = multi
+            cats = list(trace.get("y" if viz == "bar" else "x", []))
+            if partial and cats and not isinstance(trace.get("y" if viz == "bar" else "x"), dict):
+                # Periods the window cuts are faded.
+                trace["marker"]["opacity"] = [0.35 if str(c) in partial else 1.0 for c in cats]
+            value_ref = "x" if viz == "bar" else "y"
+            trace["hovertemplate"] = f"%{{{'y' if viz == 'bar' else 'x'}}}: {_hover_value(fmt, value_ref)}"
         layout["barmode"] = "stack" if spec.stacked and multi else "group"
         cat, val = (yaxis, xaxis) if viz == "bar" else (xaxis, yaxis)
         cat["title"] = {"text": x_label}
         val["title"] = {"text": y_label}
+        val["tickformat"] = plotly_format(fmt)
         cat["type"] = "category"
         cat["showgrid"] = False
         if viz == "bar":
@@ -182,12 +233,60 @@ def style_plotly(fig: dict[str, Any], spec: ChartSpec, colors: dict[str, str], e
                 trace["showlegend"] = multi
         xaxis["title"] = {"text": x_label}
         yaxis["title"] = {"text": y_label}
+        yaxis["tickformat"] = plotly_format(fmt)
+        for trace in traces:
+            trace["hovertemplate"] = f"%{{x}}: {_hover_value(fmt)}"
         if any(np.issubdtype(np.asarray(t.get("x", [])).dtype, np.datetime64) for t in traces):
             xaxis["type"] = "date"
+        if partial_times:
+            _shade_partial(layout, data)
     if viz in FIGURE_VIZ:
         layout.pop("xaxis", None)
         layout.pop("yaxis", None)
+    if (partial or partial_times) and viz in ("bar", "column", "line", "area"):
+        end = data.display.window[1]
+        upto = f" (data up to {end:%Y-%m-%d %H:%M})" if end is not None else ""
+        how = "faded" if viz in ("bar", "column") else "shaded"
+        layout.setdefault("annotations", []).append(
+            {
+                "text": f"<i>{how}: {PARTIAL}{upto}</i>",
+                "x": 1,
+                "y": 0,
+                "xref": "paper",
+                "yref": "paper",
+                "xanchor": "right",
+                "yanchor": "top",
+                "yshift": -40,
+                "showarrow": False,
+                "font": {"size": 10, "color": "#64748b"},
+            }
+        )
+        layout["margin"]["b"] = max(layout["margin"].get("b", 10), 50)
     return fig
+
+
+def _shade_partial(layout: dict[str, Any], data: Prepared) -> None:
+    """A grey band over the stretch of the time axis that leads into each partial period."""
+    xs = [pd.Timestamp(x) for x in data.xs]
+    for i, cut in enumerate(data.partial):
+        if not cut or len(xs) < 2:
+            continue
+        lo, hi = (xs[i - 1], xs[i]) if i > 0 else (xs[i], xs[i + 1])
+        layout.setdefault("shapes", []).append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": lo.isoformat(),
+                "x1": hi.isoformat(),
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": "#94a3b8",
+                "opacity": 0.15,
+                "line": {"width": 0},
+                "layer": "below",
+            }
+        )
 
 
 # --------------------------------------------------------------------------- static export

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import date
 from typing import Any, Literal
 
@@ -20,16 +21,22 @@ import pandas as pd
 
 from portal.errors import InvalidSpec, unknown
 from portal.specs import ChartSpec
+from portal.viz.colors import stable_colors
+from portal.viz.formats import Display, humanise, unit_suffix
+from portal.viz.periods import partial_flags
 
 __all__ = [
+    "CATEGORY_PALETTE",
     "FIGURE_VIZ",
     "HEAT_PALETTE",
     "HV_VIZ",
     "NO_DATA",
+    "NO_DATA_MESSAGE",
     "PALETTE",
     "Backend",
     "Prepared",
     "axis_labels",
+    "categorical",
     "chart_title",
     "color_keys",
     "color_map",
@@ -73,7 +80,14 @@ HEAT_PALETTE: tuple[str, ...] = (
     "#08519c",
     "#08306b",
 )
+#: The colours categories are hashed onto (:mod:`portal.viz.colors`): the palette without
+#: yellow and black, which read badly as large areas and thin lines on white.
+CATEGORY_PALETTE: tuple[str, ...] = tuple(c for c in PALETTE if c not in ("#F0E442", "#000000"))
 NO_DATA = "No data"
+#: What an empty chart says in its plot area.
+NO_DATA_MESSAGE = "No data for these filters"
+#: What a partial period is called in tooltips and notes.
+PARTIAL = "partial period"
 _BLANK = "(blank)"
 
 
@@ -90,6 +104,8 @@ class Prepared:
     series_raw: dict[str, Any]  # series label -> raw value of the series column
     multi: bool  # more than one series is drawn (legend, grouping)
     time: bool  # x is a datetime column
+    display: Display = dc_field(default_factory=Display)  # labels, formats, buckets, window
+    partial: tuple[bool, ...] = ()  # per ``xs``: the window cuts that period (in progress)
 
     @property
     def empty(self) -> bool:
@@ -109,15 +125,29 @@ class Prepared:
 
     @property
     def x_label(self) -> str:
-        return axis_labels(self.spec)[0]
+        return axis_labels(self.spec, self.display)[0]
 
     @property
     def y_label(self) -> str:
-        return axis_labels(self.spec)[1]
+        return axis_labels(self.spec, self.display)[1]
 
     @property
     def s_label(self) -> str:
-        return axis_labels(self.spec)[2]
+        return axis_labels(self.spec, self.display)[2]
+
+    @property
+    def v_format(self) -> str:
+        return value_format(self.spec, self.display)
+
+    @property
+    def partial_labels(self) -> set[str]:
+        """Display labels of the x values in a partial period."""
+        return {lab for lab, cut in zip(self.labels, self.partial, strict=False) if cut}
+
+    @property
+    def partial_xs(self) -> list[Any]:
+        """Raw x values in a partial period."""
+        return [x for x, cut in zip(self.xs, self.partial, strict=False) if cut]
 
     def label_of(self, raw: Any) -> str:
         return self.labels[self.xs.index(raw)] if raw in self.xs else _label(raw)
@@ -140,16 +170,33 @@ def column_names(spec: ChartSpec) -> tuple[str, str, str]:
     return x, s, (v if v not in (x, s) else f"{v}_value")
 
 
-def axis_labels(spec: ChartSpec) -> tuple[str, str, str]:
-    """Display names of x, the values and the series: the spec's labels, else prettified columns."""
-    y = spec.y_label or (pretty(spec.y[0]) if len(spec.y) == 1 else "Value")
-    return spec.x_label or pretty(spec.x), y, pretty(spec.series) if spec.series else "Series"
+def axis_labels(spec: ChartSpec, display: Display | None = None) -> tuple[str, str, str]:
+    """Display names of x, the values and the series: the spec's labels, else the result's display
+    labels (the catalog's, or humanised column names)."""
+    d = display or Display()
+    y = spec.y_label or (d.label(spec.y[0]) if len(spec.y) == 1 else "Value")
+    unit = unit_of(spec, d)
+    if not spec.y_label and unit and unit.strip() not in y:
+        # The axis names the values' unit once: "Amount (R$)", "Value (R$)" for labor and parts.
+        y += unit
+    return spec.x_label or d.label(spec.x), y, d.label(spec.series) if spec.series else "Series"
+
+
+def unit_of(spec: ChartSpec, display: Display) -> str:
+    """What the value axis title adds for the values' unit: ``" (R$)"``, ``" (h)"`` or ``""``."""
+    return unit_suffix(value_format(spec, display))
+
+
+def value_format(spec: ChartSpec, display: Display | None = None) -> str:
+    """The number format of the drawn values: the y columns' common format, else ``number``."""
+    d = display or Display()
+    formats = {d.format(y) for y in spec.y}
+    return formats.pop() if len(formats) == 1 else "number"
 
 
 def pretty(column: str) -> str:
-    """A column name as an axis label: ``first_response_minutes`` -> ``First response minutes``."""
-    text = column.replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
+    """A column name as an axis label: ``avg_resolution_h`` -> ``Avg resolution (h)``."""
+    return humanise(column)
 
 
 def _label(value: Any) -> str:
@@ -209,7 +256,8 @@ def _validate(spec: ChartSpec, df: pd.DataFrame) -> None:
             raise unknown("column", column, columns, field=field)
 
 
-def prepare(spec: ChartSpec, df: pd.DataFrame) -> Prepared:
+def prepare(spec: ChartSpec, df: pd.DataFrame, display: Display | None = None) -> Prepared:
+    display = display or Display()
     if len(df.columns) == 0:
         # A frame with no columns at all is an empty result, not a spec error.
         df = pd.DataFrame({c: pd.Series(dtype=float) for c in dict.fromkeys(spec.columns)})
@@ -225,9 +273,9 @@ def prepare(spec: ChartSpec, df: pd.DataFrame) -> Prepared:
         if spec.series:
             s = df[spec.series].map(_label).astype(object)
             if len(spec.y) > 1:
-                s = s + " · " + pretty(y)
+                s = s + " · " + display.label(y)
         else:
-            s = pd.Series(pretty(y), index=df.index, dtype=object)
+            s = pd.Series(display.label(y), index=df.index, dtype=object)
         parts.append(pd.DataFrame({"_x": x.to_numpy(), "_s": s.to_numpy(), "_v": v.to_numpy()}))
     long = pd.concat(parts, ignore_index=True)
     sortable = is_time or pd.api.types.is_numeric_dtype(x.dtype)
@@ -250,14 +298,16 @@ def prepare(spec: ChartSpec, df: pd.DataFrame) -> Prepared:
         series_raw = {_label(v): v for v in order if _label(v) in present}
         series = list(series_raw)
     else:
-        series = [str(s) for s in pd.unique(long["_s"])] or [pretty(spec.y[0])]
+        series = [str(s) for s in pd.unique(long["_s"])] or [display.label(spec.y[0])]
         series_raw = {s: s for s in series}
     labels = _time_labels(xs) if is_time else [_label(v) for v in xs]
     rank_x = {v: i for i, v in enumerate(xs)}
     rank_s = {s: i for i, s in enumerate(series)}
     long = long.assign(_rs=long["_s"].map(rank_s), _rx=long["_x"].map(rank_x))
     long = long.sort_values(["_rs", "_rx"], kind="stable").drop(columns=["_rs", "_rx"]).reset_index(drop=True)
-    return Prepared(spec, long, xs, labels, series, series_raw, multi, is_time)
+    bucket = display.buckets.get(spec.x) if is_time else None
+    partial = tuple(partial_flags(xs, bucket, *display.window))
+    return Prepared(spec, long, xs, labels, series, series_raw, multi, is_time, display, partial)
 
 
 def _sortable(s: pd.Series) -> bool:
@@ -310,14 +360,29 @@ def color_keys(data: Prepared) -> list[str]:
 
 
 def chart_title(spec: ChartSpec, empty: bool) -> str:
+    """The chart's title; an empty chart says "No data" after it."""
     if not empty:
         return spec.title
     return f"{spec.title} — {NO_DATA}" if spec.title else NO_DATA
 
 
-def color_map(spec: ChartSpec, keys: Iterable[str]) -> dict[str, str]:
-    palette = list(spec.colors or PALETTE)
-    return {k: palette[i % len(palette)] for i, k in enumerate(dict.fromkeys(keys))}
+def categorical(spec: ChartSpec) -> bool:
+    """Whether a chart's colours stand for values of the data (series, slices, tiles), which come
+    and go with the filters, rather than for the metrics the spec names."""
+    return spec.viz in FIGURE_VIZ or (spec.series is not None and spec.viz != "heatmap")
+
+
+def color_map(spec: ChartSpec, keys: Iterable[str], display: Display | None = None) -> dict[str, str]:
+    """Label -> colour. The spec's own ``colors`` and the metrics a chart draws (a single series,
+    labor and parts cost) take the palette in order; categories (values of a series column, pie
+    slices, treemap tiles) get their stable colour (:mod:`portal.viz.colors`), whatever the order
+    or the other labels, so a category keeps its colour when filters change. ``display.colors``
+    pins the colours of known values (the catalog's list of a column's values, in order)."""
+    if spec.colors or not categorical(spec):
+        palette = list(spec.colors or PALETTE)
+        return {k: palette[i % len(palette)] for i, k in enumerate(dict.fromkeys(keys))}
+    pinned = display.colors if display is not None else None
+    return stable_colors(keys, CATEGORY_PALETTE, pinned)
 
 
 # --------------------------------------------------------------------------- drill-down

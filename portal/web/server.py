@@ -24,7 +24,7 @@ from tornado.web import HTTPError
 from portal.config import Settings
 from portal.context import AppContext, build_context
 from portal.errors import AuthenticationFailed
-from portal.web import httpsecurity
+from portal.web import fonts, httpsecurity
 from portal.web.api import routes
 from portal.web.webauth import COOKIE, PortalAuthProvider
 
@@ -96,7 +96,7 @@ def pages(ctx: AppContext) -> dict[str, Callable[[], Any]]:
     function as an object, and would render the partial's repr (settings included).
     A page that fails shows a reference number; the traceback goes to the log only.
     """
-    from pages import dashboard, home, report_builder
+    from pages import dashboard, home, report_builder, report_library
 
     def factory(module: Any) -> Callable[[], Any]:
         def create() -> Any:
@@ -112,7 +112,12 @@ def pages(ctx: AppContext) -> dict[str, Callable[[], Any]]:
         create.__name__ = f"{module.__name__}.create_page"
         return create
 
-    return {"/": factory(home), "/dashboard": factory(dashboard), "/reports": factory(report_builder)}
+    return {
+        "/": factory(home),
+        "/dashboard": factory(dashboard),
+        "/reports": factory(report_builder),
+        "/reports/library": factory(report_library),
+    }
 
 
 def _callback_error(exc: BaseException) -> None:
@@ -161,20 +166,33 @@ class MemoryReleaser:
     """Gives the memory of discarded sessions back to the operating system, in batches.
 
     Measured with ``tests/benchmarks/bench_dashboard.py``: 20 closed dashboard sessions left
-    RSS 95 MB above idle, though nothing of them was alive any more (the same sessions
-    opened again grew RSS by 12 MB only). Part of it is garbage: Bokeh collects when it
-    destroys a document, before Panel's cleanup breaks the session's last reference
-    cycles, which then wait for the next full collection (~25 MB here); the rest is free
-    memory the allocators keep mapped. A full collection then ``malloc_trim(0)`` returns
-    what can be returned. Both take tens to hundreds of milliseconds on the event loop, so
-    they run once sessions stop ending (``delay`` after the first of a batch; Bokeh discards
-    expired sessions together, every ``CHECK_UNUSED_SESSIONS_MS``) and at most once per
-    ``min_interval`` seconds however many sessions end: never per session or per request.
+    RSS 95 MB above idle though nothing of them was alive any more (opening 20 again grew
+    RSS by 12 MB only). Part of it is garbage: Bokeh collects when it destroys a document,
+    before Panel's cleanup breaks the session's last reference cycles, which then wait for
+    the next full collection; the rest is free memory the allocators keep mapped. A full
+    collection then ``malloc_trim(0)`` returns it (all of it under ``PYTHONMALLOC=malloc``;
+    pymalloc keeps arenas that any surviving object pins). The collection blocks the event
+    loop (up to ~1.5 s after 20 sessions, the work a later automatic collection would
+    otherwise do in the middle of a page build), so it runs once sessions stop ending:
+    ``delay`` after the first of a batch (Bokeh discards expired sessions together, every
+    ``CHECK_UNUSED_SESSIONS_MS``), then at most once per ``min_interval`` seconds however
+    many sessions end; never per session or per request. A trim-only pass follows each
+    batch ``min_interval`` later.
     """
 
-    def __init__(self, *, delay: float = 3.0, min_interval: float = 20.0) -> None:
+    def __init__(
+        self,
+        *,
+        delay: float = 3.0,
+        min_interval: float = 20.0,
+        call_later: Callable[[float, Callable[[], None]], object] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.delay = delay
         self.min_interval = min_interval
+        #: Schedules on the event loop of the calling thread (the server's) unless given (tests).
+        self._call_later = call_later or (lambda wait, fn: IOLoop.current().call_later(wait, fn))
+        self._clock = clock
         self.releases = 0
         self._ended = 0
         self._scheduled = False
@@ -185,31 +203,41 @@ class MemoryReleaser:
         if session_context is None:
             return  # Panel cleaning up a document outside a server (e.g. a warm-up run)
         self._ended += 1
+        self._schedule(self.delay)
+
+    def _schedule(self, delay: float) -> None:
         if self._scheduled:
             return
         self._scheduled = True
-        wait = max(self.delay, self._last + self.min_interval - time.monotonic())
-        IOLoop.current().call_later(wait, self.release)
+        self._call_later(max(delay, self._last + self.min_interval - self._clock()), self.release)
 
     def release(self) -> None:
         """Collect garbage and trim the C heap now; logs what it gave back."""
         self._scheduled = False
-        self._last = time.monotonic()
+        self._last = self._clock()
         ended, self._ended = self._ended, 0
+        if ended:
+            # Part of a batch's memory is freed only after its hooks ran (its connections and
+            # pending writes winding down): one more pass once that has settled.
+            self._schedule(self.min_interval)
         before, t0 = rss_mb(), time.perf_counter()
-        collected = gc.collect()
+        # The settling pass only trims: what a batch frees late is freed by reference counting.
+        collected = gc.collect() if ended else 0
+        t1 = time.perf_counter()
         trimmed = malloc_trim()
+        t2 = time.perf_counter()
         after = rss_mb()
         self.releases += 1
         log.info(
-            "released the memory of %d ended session(s): %d objects collected, malloc_trim %s, "
-            "RSS %s -> %s MB in %.0f ms",
+            "released the memory of %d ended session(s): gc collected %d objects in %.0f ms, "
+            "malloc_trim %s in %.0f ms; RSS %s -> %s MB",
             ended,
             collected,
+            (t1 - t0) * 1000,
             {None: "unavailable", True: "returned memory", False: "had nothing to return"}[trimmed],
+            (t2 - t1) * 1000,
             f"{before:.0f}" if before is not None else "?",
             f"{after:.0f}" if after is not None else "?",
-            (time.perf_counter() - t0) * 1000,
         )
 
 
@@ -247,7 +275,11 @@ def make_server(ctx: AppContext, *, port: int | None = None, start: bool = False
         show=False,
         start=False,
         title="Conductor BI",
-        extra_patterns=[*routes(ctx), (r"/components/(.*)", SafeComponentResourceHandler, {})],
+        extra_patterns=[
+            *routes(ctx),
+            *fonts.routes(),
+            (r"/components/(.*)", SafeComponentResourceHandler, {}),
+        ],
         auth_provider=PortalAuthProvider(ctx),
         cookie_secret=cookie_secret(ctx.settings),
         # Signed session ids and tokens: a websocket cannot bring a token the server did not issue.
@@ -272,11 +304,22 @@ def make_server(ctx: AppContext, *, port: int | None = None, start: bool = False
         opts["check_unused_sessions_ms"],
         opts["keep_alive_ms"],
     )
+    if not os.environ.get("PYTHONMALLOC", "").startswith("malloc"):
+        log.info(
+            "memory: Python's own allocator keeps arenas mapped while any object in them lives, so only "
+            "part of the memory of ended sessions goes back to the OS; PYTHONMALLOC=malloc (as .ci/portal "
+            "sets it) lets malloc_trim return it"
+        )
     # Registered once per process (a test may build several servers): Panel keeps the hooks
     # registered outside a session in a process-wide list and adds them to every new session.
     if RELEASER.session_destroyed not in pn.state._on_session_destroyed:
         pn.state.on_session_destroyed(RELEASER.session_destroyed)
     if start:
+        # Everything built so far (modules, catalog, engines) lives as long as the process: a full
+        # collection need not walk it. Without this, every full collection (the releaser's, and
+        # the automatic ones while pages are built) scanned the whole startup heap.
+        gc.collect()
+        gc.freeze()
         server.start()
         server.io_loop.start()
     return server

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from portal.demo.accounts import DEV_PASSWORD
+from tests.support.shared import sign_in_once
 
 Q = {"source": "tickets", "metrics": [{"agg": "count", "as": "tickets"}], "group_by": ["team_name"]}
 CHART = {
@@ -38,7 +39,7 @@ def api(module_api, redis_client):
 @pytest.fixture(scope="module")
 def analyst(module_api):
     """One signed-in analyst for the ~46 bad-input cases of a backend (a sign-in is ~0.2 s of argon2)."""
-    return login(module_api, "analyst@acme.example.com")
+    return sign_in_once(module_api, "analyst@acme.example.com", DEV_PASSWORD)
 
 
 def ok(r, status=200):

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from portal.demo.accounts import DEV_PASSWORD
-from tests.support.shared import copy_dashboard, copy_report
+from tests.support.shared import copy_dashboard, copy_report, sign_in_once
 
 leaf = st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats() | st.text(max_size=30)
 json_values = st.recursive(
@@ -64,11 +63,7 @@ def analyst(module_api):
     """The analyst signed in once for the module (a sign-in is ~0.2 s of argon2), and the ids of the
     first public dashboard and first report as seeded (read before any test could change a listing)."""
     server = module_api
-    s = requests.Session()
-    tok = s.post(
-        f"{server.base}/api/tokens", json={"email": "analyst@acme.example.com", "password": DEV_PASSWORD}
-    )
-    s.headers["Authorization"] = f"Bearer {tok.json()['token']}"
+    s = sign_in_once(server, "analyst@acme.example.com", DEV_PASSWORD)
     d = s.get(f"{server.base}/api/dashboards", params={"group": "public"}).json()["dashboards"][0]["id"]
     r = s.get(f"{server.base}/api/reports").json()["reports"][0]["id"]
     return s, {"d": d, "r": r}

@@ -11,7 +11,7 @@ from portal import dashboards, reports
 from portal.errors import InvalidSpec, NotFound, PermissionDenied
 from portal.identity.permissions import grant
 from portal.infra.db import transaction
-from portal.models import AuditLog, Dashboard, Favorite, Widget
+from portal.models import AuditLog, Dashboard, Widget
 from portal.specs import VIZ_TYPES, DashboardFilters, Filter, GroupBy, Position, WidgetSpec
 from tests.support.principals import as_principal
 
@@ -76,8 +76,9 @@ def test_create_get_update_delete_with_audit(ctx, demo):
         dashboards.delete_dashboard(s, a, d.id)
         with pytest.raises(NotFound):
             dashboards.get_dashboard(s, a, d.id)
-        assert s.get(Widget, w.id) is None
-        assert s.scalars(select(Favorite).where(Favorite.object_id == d.id)).all() == []
+        # In the trash: gone for every path, its widgets and favorites kept for a restore (test_trash.py).
+        assert s.get(Dashboard, d.id).deleted_by == a.user_id and s.get(Widget, w.id) is not None
+        assert d.id not in [x.id for x in dashboards.list_dashboards(s, a, group="favorites")]
         actions = [
             x.action
             for x in s.scalars(
@@ -170,7 +171,7 @@ def test_groups_favorites_and_search(ctx, demo):
             None,
             "spec.chart.viz",
         ),
-        ({"type": "chart", "query": Q}, None, "spec"),
+        ({"type": "chart", "title": "T", "query": Q}, None, "spec"),
         ({**CHART, "colour": "red"}, None, "spec.colour"),
         (
             {**NAMED, "drilldown": {"hierarchy": ["team_name", "agnt_name"]}},
@@ -182,8 +183,12 @@ def test_groups_favorites_and_search(ctx, demo):
             None,
             "spec.drilldown.hierarchy[0]",
         ),
-        ({"type": "kpi", "query": Q, "kpi": {"value": "count"}}, None, "spec.kpi.value"),
-        ({"type": "table", "query": Q, "table": {"subtotals_by": "region"}}, None, "spec.table.subtotals_by"),
+        ({"type": "kpi", "title": "T", "query": Q, "kpi": {"value": "count"}}, None, "spec.kpi.value"),
+        (
+            {"type": "table", "title": "T", "query": Q, "table": {"subtotals_by": "region"}},
+            None,
+            "spec.table.subtotals_by",
+        ),
         ({"type": "text"}, None, "spec"),
         (CHART, {"x": 10, "w": 6}, "position"),
         (CHART, {"x": 0, "y": 0, "w": 0, "h": 2}, "position.w"),
@@ -209,7 +214,12 @@ def test_report_widgets_and_foreign_reports(ctx, demo):
             s,
             a,
             d.id,
-            {"type": "table", "report_id": mine.id, "table": {"sort_by": "breach_rate", "sort_desc": True}},
+            {
+                "type": "table",
+                "title": "SLA",
+                "report_id": mine.id,
+                "table": {"sort_by": "breach_rate", "sort_desc": True},
+            },
         )
         data = dashboards.widget_data(s, a, ctx.warehouse, d.id, w.id, now=NOW)
         assert data["columns"] == ["team_name", "tickets", "breach_rate"] and data["rows"]
@@ -234,6 +244,7 @@ def test_auto_placement_update_and_delete_widget(ctx, demo):
         d = make(s, analyst)
         kpi = {
             "type": "kpi",
+            "title": "Count",
             "query": {"source": "tickets", "metrics": [{"agg": "count"}]},
             "kpi": {"value": "count"},
         }
@@ -419,7 +430,12 @@ def test_kpi_previous_period(ctx, demo):
                 "queries": {"k": {"source": "tickets", "metrics": [{"agg": "count", "as": "tickets"}]}},
             },
         )
-        kpi = {"type": "kpi", "query_name": "k", "kpi": {"value": "tickets", "target": 100, "warn_at": 0.5}}
+        kpi = {
+            "type": "kpi",
+            "title": "Tickets",
+            "query_name": "k",
+            "kpi": {"value": "tickets", "target": 100, "warn_at": 0.5},
+        }
         w = dashboards.add_widget(s, a, d.id, kpi)
         w_no = dashboards.add_widget(
             s, a, d.id, {**kpi, "kpi": {"value": "tickets", "compare_previous": False}}

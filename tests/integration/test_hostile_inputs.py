@@ -16,7 +16,7 @@ import requests
 from portal.demo.accounts import DEV_PASSWORD
 from portal.web.api import routes
 from portal.web.jsonsafe import MAX_JSON_BYTES
-from tests.support.shared import copy_dashboard, copy_report
+from tests.support.shared import copy_dashboard, copy_report, sign_in_once
 
 # One database, demo seed and API server for the module (tests/conftest.py).
 sqlite_only = pytest.mark.parametrize("module_metadata_url", ["sqlite"], indirect=True)
@@ -125,7 +125,7 @@ def json_endpoints() -> list[tuple[str, str]]:
 def analyst(module_api):
     """The analyst signed in once for the module (a sign-in is ~0.2 s of argon2), and the ids of their
     first dashboard and first report as seeded (read before any test could change a listing)."""
-    s = module_api.login("analyst@acme.example.com", DEV_PASSWORD)
+    s = sign_in_once(module_api, "analyst@acme.example.com", DEV_PASSWORD)
     d = s.get(f"{module_api.base}/api/dashboards", params={"group": "mine"}).json()["dashboards"][0]["id"]
     r = s.get(f"{module_api.base}/api/reports").json()["reports"][0]["id"]
     return s, {"d": d, "r": r}

@@ -418,9 +418,14 @@ def test_hostile_data_values(page: Page, shot: Callable[..., Path]) -> None:
     values = [p("D1"), p("D2", SVG), p("D3", SCRIPT), "Smith & Sons <Ltd>"]
     data = pd.DataFrame([[v, 10 * (i + 1)] for i, v in enumerate(values)], columns=["customer_name", "n"])
     query = {"source": "tickets", "metrics": [{"agg": "count", "as": "n"}], "group_by": ["customer_name"]}
-    table = WidgetSpec.model_validate({"type": "table", "query": query})
+    table = WidgetSpec.model_validate({"type": "table", "title": "Customers", "query": query})
     chart = WidgetSpec.model_validate(
-        {"type": "chart", "query": query, "chart": {"viz": "bar", "x": "customer_name", "y": ["n"]}}
+        {
+            "type": "chart",
+            "title": "Customers",
+            "query": query,
+            "chart": {"viz": "bar", "x": "customer_name", "y": ["n"]},
+        }
     )
 
     class Filters(param.Parameterized):

@@ -15,6 +15,8 @@ from bokeh.models.glyphs import AnnularWedge, HBar, Line, Patch, Quad, Rect, Sca
 from portal.errors import InvalidSpec
 from portal.specs import VIZ_TYPES, ChartSpec, KpiSpec, TableSpec
 from portal.viz import cards, charts
+from portal.viz.colors import stable_colors
+from portal.viz.prepare import CATEGORY_PALETTE
 
 TEAMS = ["North", "South", "East"]
 PRIOS = ["high", "normal", "low"]
@@ -48,6 +50,12 @@ def arr(values) -> np.ndarray:
         shape = values.get("shape")
         return out.reshape([int(n) for n in str(shape).split(",")]) if shape else out
     return np.asarray(values)
+
+
+def stable(labels) -> list[str]:
+    """The stable colours of ``labels`` (portal.viz.colors), in their order."""
+    colours = stable_colors([str(v) for v in labels], CATEGORY_PALETTE)
+    return [colours[str(v)] for v in labels]
 
 
 def glyphs(p, kind) -> list:
@@ -92,14 +100,14 @@ def test_bokeh_every_viz(cat, viz, series, stacked):
             assert np.allclose(np.asarray(data[high]) - np.asarray(data[low]), data["tickets"])
         if series:
             mapper = bars.glyph.fill_color.transform
-            assert list(mapper.palette) == list(charts.PALETTE[:3])
+            assert list(mapper.palette) == stable(mapper.factors)
             assert [str(i.label.value) if hasattr(i.label, "value") else i.label for i in p.legend[0].items]
     elif viz == "line":
         assert len(glyphs(p, Line)) == n_series and len(glyphs(p, Scatter)) == n_series
         assert tap.renderers == glyphs(p, Scatter)
         if series:  # the tooltip's "$name" is the series of the hovered marker
             assert [r.name for r in glyphs(p, Scatter)] == PRIOS
-            assert [r.glyph.fill_color for r in glyphs(p, Scatter)] == list(charts.PALETTE[:3])
+            assert [r.glyph.fill_color for r in glyphs(p, Scatter)] == stable(PRIOS)
     elif viz == "area":
         assert len(glyphs(p, Patch)) == n_series and len(glyphs(p, Line)) == n_series
         if series:
@@ -111,7 +119,7 @@ def test_bokeh_every_viz(cat, viz, series, stacked):
         sweep = np.asarray(data["start"]) - np.asarray(data["end"])
         assert math.isclose(sweep.sum(), 2 * math.pi)
         assert (sweep > 0).all()
-        assert data["color"] == list(charts.PALETTE[:3])
+        assert data["color"] == stable(data["label"])
     elif viz == "treemap":
         (quads,) = glyphs(p, Quad)
         data = quads.data_source.data
@@ -166,7 +174,7 @@ def test_plotly_every_viz(cat, viz, series, stacked):
         assert fig["layout"]["barmode"] == ("stack" if stacked and series else "group")
         if series:
             assert [t["name"] for t in traces] == PRIOS
-            assert [t["marker"]["color"] for t in traces] == list(charts.PALETTE[:3])
+            assert [t["marker"]["color"] for t in traces] == stable(PRIOS)
     elif viz == "line":
         assert types == {"scatter"} and len(traces) == n_series
         assert all(t["mode"] == "lines+markers" and len(arr(t["x"])) == 3 for t in traces)

@@ -256,7 +256,7 @@ def test_specs_at_the_limits_are_valid():
             *_not_in(full, range(MAX_LIST_VALUES)),
             *_not_in(1, range(rest)),
             *_not_in(singles),
-            {"column": "status", "op": "!=", "value": "y" * MAX_TEXT_CHARS},
+            {"column": "customer_name", "op": "!=", "value": "y" * MAX_TEXT_CHARS},
         ],
         "params": {f"p{i}": "z" * MAX_TEXT_CHARS for i in range(MAX_PARAMS - 1)}
         | {"ids": [1] * MAX_PARAM_LIST},

@@ -191,6 +191,7 @@ def test_widget_error_messages_are_text() -> None:
     spec = WidgetSpec.model_validate(
         {
             "type": "kpi",
+            "title": "Tickets",
             "query": {"source": "tickets", "metrics": [{"agg": "count", "as": "n"}]},
             "kpi": {"value": "n", "label": ATTACKS[0]},
         }

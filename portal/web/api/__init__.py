@@ -2,7 +2,7 @@
 
 ``base`` (the handler every endpoint extends: JSON in and out, bearer tokens,
 errors), ``ops`` (health, metrics), ``tokens`` (API tokens, ``/api/me``),
-``query`` (catalog, ad-hoc queries), ``reports``, ``dashboards`` (and widgets),
+``query`` (catalog, ad-hoc queries), ``reports``, ``dashboards`` (and widgets), ``trash``,
 ``frames`` (DataFrames as Arrow IPC streams when the client asks for them).
 """
 
@@ -35,6 +35,7 @@ from portal.web.api.reports import (
     ReportsHandler,
 )
 from portal.web.api.tokens import MeHandler, TokenHandler, TokensHandler
+from portal.web.api.trash import TrashHandler, TrashRestoreHandler
 
 __all__ = ["BaseHandler", "frame_payload", "metrics_allowed", "routes"]
 
@@ -64,6 +65,8 @@ def routes(ctx: AppContext) -> list[tuple[str, type[RequestHandler], dict[str, A
         (r"/api/widgets", WidgetsHandler),
         (r"/api/widgets/(\d{1,18})", WidgetHandler),
         (r"/api/widgets/(\d{1,18})/data", WidgetDataHandler),
+        (r"/api/trash", TrashHandler),
+        (r"/api/trash/(report|dashboard)/(\d{1,18})/restore", TrashRestoreHandler),
         (r"/api/.*", NotFoundHandler),
     ]
     return [(pattern, h, {"ctx": ctx, "route": pattern}) for pattern, h in table]

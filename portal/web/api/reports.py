@@ -1,4 +1,4 @@
-"""Saved reports: CRUD, execution, history and exports of stored results.
+"""Saved reports: the library listing, CRUD, execution, history and exports of stored results.
 
 ``POST /api/reports/{id}/execute`` answers the execution as JSON (with a preview of
 the rows), or the whole result as an Arrow stream when ``Accept`` asks for one
@@ -22,14 +22,14 @@ from portal.web.api.frames import ArrowAnswer, arrow_answer, send_answer, wants_
 
 class ReportsHandler(BaseHandler):
     async def get(self) -> None:
+        """The report library: ``?group=mine|team|public&search=`` (accents and case ignored); each
+        report with ``owner_name`` and ``last_run`` (row counts only to whoever ran it)."""
         search = self.get_query_argument("search", None)
+        group = self.get_query_argument("group", None) or None
 
         def lst(session: Session, principal: Principal) -> dict[str, Any]:
-            return {
-                "reports": [
-                    reports.report_to_dict(r) for r in reports.list_reports(session, principal, search=search)
-                ]
-            }
+            entries = reports.report_library(session, principal, group=group, search=search)
+            return {"reports": [reports.entry_to_dict(e, principal) for e in entries]}
 
         self.send(await self.call(lst))
 
