@@ -13,7 +13,7 @@ import dataclasses
 import html
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any
 from urllib.parse import quote
@@ -88,6 +88,11 @@ class DashboardBuilder(pn.viewable.Viewer):
         self._results: dict[int, WidgetResult] = {}
         self._generation: dict[int, int] = {}
         self._doc = pn.state.curdoc
+        self._futures: dict[int, Future[WidgetResult]] = {}
+        self._closed = False
+        self._connected = False
+        if self._live():
+            pn.state.on_session_destroyed(self._session_closed)
         self.plan: DashboardPlan | None = None
         self.can_edit = False
         self.presets = dict(TIME_PRESETS)
@@ -98,6 +103,10 @@ class DashboardBuilder(pn.viewable.Viewer):
             self.param.watch(lambda *_: self._render(), "edit_mode")
             self._render()
             self._sync_url()
+
+    def _live(self) -> bool:
+        """Whether this builder belongs to a browser session (not a test or a script)."""
+        return self._doc is not None and getattr(self._doc, "session_context", None) is not None
 
     # -- state -------------------------------------------------------------------
     @property
@@ -279,15 +288,28 @@ class DashboardBuilder(pn.viewable.Viewer):
                 partial(dashboards.run_plan, w, self.ctx.warehouse, scope, now=now),
             )
             doc = self._doc
-            if doc is None or getattr(doc, "session_context", None) is None:
+            if not self._live():
                 self._arrived(wid, gen, job())
                 continue
+            previous = self._futures.get(wid)
+            if previous is not None:
+                previous.cancel()  # not started yet: its filters are already out of date
             future = TILE_POOL.submit(job)
-            future.add_done_callback(
-                lambda f, wid=wid, gen=gen, doc=doc: doc.add_next_tick_callback(
-                    partial(self._arrived, wid, gen, f.result())
-                )
-            )
+            self._futures[wid] = future
+            future.add_done_callback(partial(self._done, wid, gen, doc))
+
+    def _done(self, widget_id: int, generation: int, doc: Any, future: Future[WidgetResult]) -> None:
+        # On a pool thread: hand the result to the session's event loop, unless it is gone.
+        if future.cancelled() or self._closed:
+            return
+        doc.add_next_tick_callback(partial(self._arrived, widget_id, generation, future.result()))
+
+    def _session_closed(self, _context: Any) -> None:
+        """The browser tab is gone: its queued tiles must not hold the shared pool up for others."""
+        self._closed = True
+        for future in self._futures.values():
+            future.cancel()
+        self._futures.clear()
 
     def _arrived(self, widget_id: int, generation: int, result: WidgetResult) -> None:
         if self._generation.get(widget_id) != generation:
@@ -413,7 +435,14 @@ class DashboardBuilder(pn.viewable.Viewer):
         )
         self._render_breadcrumb()
         self._schedule_refreshes(widgets)
-        self._fetch([w.widget.id for w in widgets if w.widget.id not in self._results])
+        missing = [w.widget.id for w in widgets if w.widget.id not in self._results]
+        if not self._connected and self._live():
+            # The first fill waits until the browser holds the page: tiles changed between the page
+            # build and the websocket's first pull could be lost to it (seen on fast, cached reloads).
+            self._connected = True
+            pn.state.onload(partial(self._fetch, missing))
+        else:
+            self._fetch(missing)
 
     def _render_breadcrumb(self) -> None:
         if not self.drill_path:

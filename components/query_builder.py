@@ -7,7 +7,7 @@ from typing import Any
 import panel as pn
 import param
 
-from components.session import escape_md
+from components.session import escape_md, notify
 from portal.data.catalog import Catalog
 from portal.data.query import compile_query
 from portal.errors import PortalError
@@ -101,12 +101,32 @@ class QueryBuilder(pn.viewable.Viewer):
         return self.catalog.source(self.source).column_names if self.source else []
 
     def _source_changed(self, *_: Any) -> None:
+        """Keep what still applies to the new source (its columns exist there); say what was dropped."""
         if getattr(self, "_loading", False):
             return
-        self._metrics.objects = [self._metric_row("count", None, "count", None)]
-        self._groups.objects = []
-        self._filters.objects = []
+        spec, cols = self.current(), set(self._columns())
+        kept_m = [m for m in spec["metrics"] if m.get("column") is None or m["column"] in cols]
+        kept_g = [g for g in spec["group_by"] if g["column"] in cols]
+        kept_f = [f for f in spec["filters"] if f["column"] in cols]
+        dropped = [
+            *(f"metric {m.get('as') or m['column']}" for m in spec["metrics"] if m not in kept_m),
+            *(f"group by {g['column']}" for g in spec["group_by"] if g not in kept_g),
+            *(f"filter on {f['column']}" for f in spec["filters"] if f not in kept_f),
+        ]
+        self._loading = True
+        self._metrics.objects = [
+            self._metric_row(m["agg"], m.get("column"), m.get("as", ""), m.get("p")) for m in kept_m
+        ] or [self._metric_row("count", None, "count", None)]
+        self._groups.objects = [
+            self._group_row(g["column"], g.get("bucket", ""), g.get("as", "")) for g in kept_g
+        ]
+        self._filters.objects = [
+            self._filter_row(f["column"], f["op"], filter_text(f["op"], f["value"])) for f in kept_f
+        ]
+        self._loading = False
         self._rebuild()
+        if dropped:
+            notify(f"{self.source} has no column for: {', '.join(dropped)} (removed); the rest was kept")
 
     # -- rows ----------------------------------------------------------------
     def _remove(self, column: pn.Column, row: pn.Row) -> None:

@@ -47,3 +47,27 @@ def test_fonts_are_served_by_the_portal(portal_url: str) -> None:
     # Nothing else from the disk: only the listed faces are served.
     for bad in ("/assets/fonts/DejaVuSans.ttf", "/assets/fonts/..%2F..%2Fetc%2Fpasswd"):
         assert requests.get(f"{portal_url}{bad}", timeout=30).status_code == 404
+
+
+def _luminance(css: str) -> float:
+    r, g, b = (int(x) / 255 for x in re.findall(r"\d+", css)[:3])
+
+    def lin(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)
+
+
+def test_home_cards_replace_placeholders_and_the_tab_is_readable(page: Page, portal_url: str) -> None:
+    """Before: the selected tab had 2.5:1 contrast. The cards now load after the page shell
+    (placeholders meanwhile); here: the placeholders are gone once the cards are there."""
+    s = form_sign_in(portal_url, "analyst@acme.example.com")
+    page.context.add_cookies([{"name": COOKIE, "value": s.cookies[COOKIE], "url": portal_url}])
+    page.goto(f"{portal_url}/")
+    expect(page.locator(".dashboard-card").first).to_be_visible(timeout=30_000)
+    expect(page.locator(".cbi-loading")).to_have_count(0)
+    active = page.locator(".home-tabs .bk-btn.bk-active")
+    expect(active).to_have_count(1)
+    fg, bg = active.evaluate("e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]")
+    hi, lo = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+    assert (hi + 0.05) / (lo + 0.05) >= 4.5, (fg, bg)
