@@ -16,12 +16,20 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any
-from urllib.parse import quote
 
 import panel as pn
 import param
 from panel.layout.gridstack import GridStack
 
+from components.dashboard_page import (
+    FILTER_KINDS,
+    SKELETON,
+    TIME_PRESETS,
+    address_query,
+    filter_options,
+    plan_changed,
+    planned_scope,
+)
 from components.session import alert, escaped_options, notify_error, run
 from components.widget_editor import WidgetEditor
 from components.widget_view import render_result
@@ -37,31 +45,9 @@ from portal.specs import DashboardFilters, WidgetSpec
 log = logging.getLogger(__name__)
 ROW_HEIGHT = 90
 EDIT_SPARE_ROWS = 4
-TIME_PRESETS = {
-    "Last 7 days": "{{now-7d}}..{{now}}",
-    "Last 30 days": "{{now-30d}}..{{now}}",
-    "Last 90 days": "{{now-90d}}..{{now}}",
-    "Last 12 months": "{{now-12M}}..{{now}}",
-    "This year": "{{start_of_year}}..{{now}}",
-    "All time": "",
-}
-FILTER_KINDS = {"customer": "customer_name", "location": "location_name", "team": "team_name"}
 #: Tile queries of every session of this process share these threads: the warehouse (DuckDB on
 #: two cores) answers a few queries at once well, and a burst of users queues here, not there.
 TILE_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tiles")
-SKELETON = (
-    '<div class="cbi-skeleton" style="height:100%;min-height:60px;border-radius:6px;'
-    "background:linear-gradient(90deg,#eef2f7 25%,#e2e8f0 37%,#eef2f7 63%);background-size:400% 100%;"
-    'animation:cbi-shimmer 1.4s ease infinite"></div>'
-    "<style>@keyframes cbi-shimmer{0%{background-position:100% 50%}100%{background-position:0 50%}}</style>"
-)
-
-
-def _differs(a: WidgetPlan | WidgetResult | None, b: WidgetPlan | WidgetResult) -> bool:
-    """Whether a tile must be fetched again: its query, previous-period query or shown spec changed."""
-    if not isinstance(a, WidgetPlan) or not isinstance(b, WidgetPlan):
-        return True
-    return (a.query, a.previous, a.spec, a.stored) != (b.query, b.previous, b.spec, b.stored)
 
 
 class DashboardBuilder(pn.viewable.Viewer):
@@ -178,19 +164,7 @@ class DashboardBuilder(pn.viewable.Viewer):
             setattr(self, kind, values)
 
     def _filter_options(self, scope: Scope, customers: list[str]) -> dict[str, list[str]]:
-        """The choices of each global filter; locations narrow to the chosen customers."""
-        out: dict[str, list[str]] = {}
-        for kind, col in FILTER_KINDS.items():
-            spec: dict[str, Any] = {
-                "source": "tickets",
-                "group_by": [col],
-                "metrics": [{"agg": "count", "as": "n"}],
-                "limit": 2000,
-            }
-            if kind == "location" and customers:
-                spec["filters"] = [{"column": "customer_name", "op": "in", "value": list(customers)}]
-            out[kind] = [str(v) for v in self.ctx.warehouse.run(spec, scope).frame[col].dropna()]
-        return out
+        return filter_options(self.ctx.warehouse, scope, customers)
 
     def _adopt(self, plan: DashboardPlan) -> list[int]:
         """Take a new plan; the ids of the widgets whose data must be fetched (again)."""
@@ -206,7 +180,7 @@ class DashboardBuilder(pn.viewable.Viewer):
             wid = w.widget.id
             if isinstance(w, WidgetResult):  # could not be planned: show its error now
                 self._results[wid] = w
-            elif _differs(old.get(wid), w) or wid not in self._results:
+            elif plan_changed(old.get(wid), w) or wid not in self._results:
                 self._results.pop(wid, None)
                 stale.append(wid)
         live = {w.widget.id for w in plan.widgets}
@@ -523,12 +497,7 @@ class DashboardBuilder(pn.viewable.Viewer):
         loc = pn.state.location if pn.state.curdoc is not None else None
         if loc is None:
             return
-        f = self.filters()
-        parts = [f"id={self.dashboard_id}", f"time_range={quote(f.time_range or '', safe='')}"]
-        for kind in FILTER_KINDS:
-            values = getattr(f, kind)
-            parts += [f"{kind}={quote(str(v), safe='')}" for v in values] or [f"{kind}="]
-        loc.search = "?" + "&".join(parts)
+        loc.search = address_query(self.dashboard_id, self.filters())
 
     # -- interaction (thin callbacks) ------------------------------------------------
     def _tapped(self, widget_id: int, spec: WidgetSpec, value: Any) -> None:
@@ -649,9 +618,3 @@ class DashboardBuilder(pn.viewable.Viewer):
             self.grid_area,
             sizing_mode="stretch_width",
         )
-
-
-def planned_scope(plan: DashboardPlan | None) -> Scope:
-    """The scope a plan was made for (text widgets need none, but run_plan takes one)."""
-    assert plan is not None
-    return plan.scope

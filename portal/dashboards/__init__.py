@@ -23,7 +23,6 @@ from portal.dashboards.data import (
     KpiResult,
     WidgetPlan,
     WidgetResult,
-    filters_from_args,
     first_value,
     guarded,
     kpi_result,
@@ -34,6 +33,7 @@ from portal.dashboards.data import (
     widget_query,
     widget_result,
 )
+from portal.dashboards.drill import filters_from_args
 from portal.dashboards.layout import (
     GRID_COLUMNS,
     MAX_GRID_Y,

@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from portal.dashboards.access import dashboard_widgets, get_widget, widget_spec
-from portal.dashboards.drill import apply_filters, drill
+from portal.dashboards.drill import apply_filters, drill, drilled_widget, effective_filters, normalise_path
 from portal.dashboards.service import is_favorite
 from portal.dashboards.sources import source_query
 from portal.data.catalog import DEMO_CATALOG, Catalog
@@ -32,7 +32,7 @@ from portal.identity.permissions import ACTIONS_BY_ROLE, authorize
 from portal.identity.principal import Principal
 from portal.identity.scope import Scope
 from portal.models import Dashboard, Widget
-from portal.specs import DashboardFilters, KpiSpec, QuerySpec, TableSpec, WidgetSpec, parse_spec
+from portal.specs import DashboardFilters, KpiSpec, QuerySpec, TableSpec, WidgetSpec
 from portal.viz.cards import KpiValue, kpi_values
 from portal.viz.formats import Display
 from portal.viz.markdown import render_markdown
@@ -104,49 +104,6 @@ class DashboardView:
     widgets: list[WidgetResult] = field(default_factory=list)
 
 
-def _effective_filters(d: Dashboard, override: DashboardFilters | None) -> DashboardFilters:
-    """The dashboard's saved filters with the fields the principal set in ``override`` replacing them."""
-    base = parse_spec(DashboardFilters, d.filters_json or {})
-    if override is None:
-        return base
-    return base.model_copy(update={k: getattr(override, k) for k in override.model_fields_set})
-
-
-def _drilled_widget(ws: WidgetSpec, levels: list[str], path: Sequence[tuple[str, Any]]) -> WidgetSpec:
-    """The widget as shown one level down: the first level's column becomes the current level's."""
-    top, current = levels[0], levels[len(path)]
-
-    def swap(c: str | None) -> str | None:
-        return current if c == top else c
-
-    title = " / ".join([ws.title or top, *(str(v) for _, v in path)])
-    update: dict[str, Any] = {"title": title[:200]}
-    if ws.chart is not None:
-        update["chart"] = ws.chart.model_copy(
-            update={"x": swap(ws.chart.x), "series": swap(ws.chart.series), "title": ws.chart.title}
-        )
-    if ws.table is not None:
-        update["table"] = ws.table.model_copy(
-            update={
-                "columns": [swap(c) for c in ws.table.columns] if ws.table.columns else ws.table.columns,
-                "subtotals_by": swap(ws.table.subtotals_by),
-                "sort_by": swap(ws.table.sort_by),
-            }
-        )
-    return ws.model_copy(update=update)
-
-
-def _normalise_path(drill_path: Sequence[Any] | None) -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for i, step in enumerate(drill_path or []):
-        if not isinstance(step, list | tuple) or len(step) != 2 or not isinstance(step[0], str):
-            raise InvalidSpec(f"drill[{i}]: must be a [column, value] pair", field=f"drill[{i}]")
-        if isinstance(step[1], dict | list | tuple):
-            raise InvalidSpec(f"drill[{i}]: the value must be a single value", field=f"drill[{i}]")
-        out.append((step[0], step[1]))
-    return out
-
-
 def _resolve(
     session: Session,
     principal: Principal,
@@ -165,7 +122,7 @@ def _resolve(
         spec = drill(spec, ws.drilldown, path)
     except InvalidSpec as exc:
         raise InvalidSpec(exc.message.replace("drilldown:", "drill:", 1), field="drill") from None
-    return spec, _drilled_widget(ws, ws.drilldown.hierarchy, path)
+    return spec, drilled_widget(ws, ws.drilldown.hierarchy, path)
 
 
 def widget_query(
@@ -196,8 +153,8 @@ def widget_query(
         principal,
         dashboard,
         ws,
-        _effective_filters(dashboard, filters),
-        _normalise_path(drill_path),
+        effective_filters(dashboard, filters),
+        normalise_path(drill_path),
         catalog,
     )
 
@@ -352,7 +309,7 @@ def _plan_widget(
     drill_path: Sequence[Any] | None,
     now: datetime,
 ) -> WidgetPlan:
-    path = _normalise_path(drill_path)  # a bad drill path is this widget's error, not the view's
+    path = normalise_path(drill_path)  # a bad drill path is this widget's error, not the view's
     ws = widget_spec(w)
     if ws.type == "text":
         return WidgetPlan(widget=w, stored=ws, spec=ws)
@@ -484,8 +441,8 @@ def widget_result(
         warehouse,
         d,
         w,
-        _effective_filters(d, filters),
-        _normalise_path(drill_path),
+        effective_filters(d, filters),
+        normalise_path(drill_path),
         at,
         use_cache,
     )
@@ -527,7 +484,7 @@ def plan_dashboard(
     role = authorize(session, principal, "view", d)
     at = now_minute(now)
     _check_override(filters, at)
-    effective = _effective_filters(d, filters)
+    effective = effective_filters(d, filters)
     widgets = dashboard_widgets(session, d)
     paths = drill_paths or {}
     plans = [
@@ -592,19 +549,3 @@ def load_dashboard(
         record_view=record_view,
     )
     return run_dashboard(plan, warehouse, use_cache=use_cache)
-
-
-def filters_from_args(args: Mapping[str, Sequence[str]]) -> DashboardFilters | None:
-    """Dashboard filters from query-string arguments (``time_range``, repeatable ``customer``,
-    ``location``, ``team``); only the arguments present are set, so the others keep the saved values.
-    An empty ``time_range`` clears the saved window."""
-    data: dict[str, Any] = {}
-    if "time_range" in args:
-        values = list(args["time_range"])
-        data["time_range"] = (values[-1] or None) if values else None
-    for kind in ("customer", "location", "team"):
-        if kind in args:
-            data[kind] = [v for v in args[kind] if v != ""]
-    if not data:
-        return None
-    return parse_spec(DashboardFilters, data)

@@ -7,14 +7,11 @@ legend, hover tooltips and the ``TapTool`` used for click-to-drill.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from bokeh.models import (
     ColumnDataSource,
-    DatetimeTickFormatter,
     FactorRange,
     HoverTool,
     LinearColorMapper,
@@ -22,13 +19,27 @@ from bokeh.models import (
     Range1d,
     TapTool,
 )
-from bokeh.models.annotations import BoxAnnotation, ColorBar, LegendItem, Title
+from bokeh.models.annotations import ColorBar, LegendItem, Title
 from bokeh.models.glyphs import HBar, Line, Patch, Rect, VBar
 from bokeh.models.renderers import GlyphRenderer
 from bokeh.plotting import figure
 
 from portal.specs import ChartSpec
-from portal.viz.formats import CURRENCY, format_number, numeral
+from portal.viz.bokeh_marks import (
+    CHAR_PX,
+    PLOT_PX,
+    crowded,
+    fit,
+    mark_partial,
+    partial_rows,
+    shade_partial,
+    short,
+    short_dates,
+    thinned,
+    time_tip,
+    value_axis,
+)
+from portal.viz.formats import CURRENCY, numeral
 from portal.viz.prepare import (
     FIGURE_VIZ,
     HEAT_PALETTE,
@@ -47,8 +58,6 @@ __all__ = ["empty_bokeh", "pie_bokeh", "style_bokeh", "treemap_bokeh"]
 _UNITS = {"duration_h": " h", "duration_min": " min", "duration_s": " s"}
 #: Width a dashboard tile's chart is assumed to have (a half-width tile at 1024 px is ~440 px):
 #: labels that would not fit there are hidden, turned or thinned out.
-_PLOT_PX = 420
-_CHAR_PX = 6.6  # average width of an 11 px character
 #: Shown where a partial period is faded or dashed, and in its tooltip.
 PARTIAL_NOTE = f"({PARTIAL})"
 
@@ -175,7 +184,7 @@ def treemap_bokeh(data: Prepared) -> figure:
         x, y = box["x"] + 0.4, box["y"] + 0.4 + header
         dx, dy = max(box["dx"] - 0.8, 0.1), max(box["dy"] - 0.8 - header, 0.1)
         rects += squarify.squarify(squarify.normalize_sizes(leaves["value"].tolist(), dx, dy), x, y, dx, dy)
-        name = _fit(str(parent), box["dx"] * _PLOT_PX / width - 6, bold=True)
+        name = fit(str(parent), box["dx"] * PLOT_PX / width - 6, bold=True)
         if header and name:
             p.text(
                 x=[box["x"] + 1.2],
@@ -216,16 +225,16 @@ def treemap_bokeh(data: Prepared) -> figure:
     # Label only tiles that hold their text (at the smallest tile size a dashboard uses):
     # long names are shortened with "…", tiles too small for a few letters stay unlabelled
     # (hover names them), so labels never run into each other.
-    px_w = (right - left) * _PLOT_PX / width
+    px_w = (right - left) * PLOT_PX / width
     px_h = (top - bottom) * (max(data.spec.height, 200) - 60) / height
     fmt = data.v_format
     shown_x, shown_y, text = [], [], []
     for i, (lab, v) in enumerate(zip(tiles["label"], tiles["value"], strict=True)):
-        name = _fit(str(lab), px_w[i] - 6)
+        name = fit(str(lab), px_w[i] - 6)
         if not name or px_h[i] < 17:
             continue
-        value = _short(float(v), fmt)
-        lines = name if px_h[i] < 32 or len(value) * _CHAR_PX > px_w[i] - 6 else f"{name}\n{value}"
+        value = short(float(v), fmt)
+        lines = name if px_h[i] < 32 or len(value) * CHAR_PX > px_w[i] - 6 else f"{name}\n{value}"
         shown_x.append(left[i] + 1)
         shown_y.append(top[i] - 1)
         text.append(lines)
@@ -239,28 +248,6 @@ def treemap_bokeh(data: Prepared) -> figure:
         text_line_height=1.2,
     )
     return p
-
-
-def _fit(text: str, px: float, *, bold: bool = False) -> str:
-    """``text`` shortened with "…" to fit ``px`` pixels; "" when not even three letters fit."""
-    per = _CHAR_PX * (1.1 if bold else 1.0)
-    room = int(px // per)
-    if room >= len(text):
-        return text
-    if room < 4:
-        return ""
-    return text[: room - 1].rstrip() + "…"
-
-
-def _short(value: float, fmt: str = "number") -> str:
-    """A tile value in a few characters: ``82.7k``, ``R$ 1.2M``, ``35%``."""
-    if fmt == "percent":
-        return format_number(value, "percent", 0)
-    prefix = f"{CURRENCY} " if fmt == "currency" else ""
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= limit:
-            return f"{prefix}{value / limit:.1f}{suffix}"
-    return prefix + (f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}")
 
 
 def _legend_label(item: LegendItem) -> str:
@@ -314,9 +301,9 @@ def style_bokeh(p: figure, data: Prepared, colors: dict[str, str], empty: bool) 
     x_tip = f"@{{{x_name}}}"
     formatters: dict[str, Any] = {}
     if time_x:
-        x_tip += _time_tip([r.data_source.data.get(x_name, []) for r in renderers])
+        x_tip += time_tip([r.data_source.data.get(x_name, []) for r in renderers])
         formatters[x_tip.split("{%")[0]] = "datetime"
-        _short_dates(p)
+        short_dates(p)
     partial = bool(data.partial_xs)
     if partial:
         x_tip += " @{_period}"
@@ -379,15 +366,15 @@ def style_bokeh(p: figure, data: Prepared, colors: dict[str, str], empty: bool) 
                 axis.group_text_font_size = "11px"
                 axis.group_text_color = "#444444"
                 outer = list(dict.fromkeys(f[0] for f in cat_range.factors))
-                if viz == "column" and _crowded(outer):
+                if viz == "column" and crowded(outer):
                     axis.group_label_orientation = math.pi / 4
-            elif viz == "column" and isinstance(cat_range, FactorRange) and _crowded(cat_range.factors):
+            elif viz == "column" and isinstance(cat_range, FactorRange) and crowded(cat_range.factors):
                 axis.major_label_orientation = math.pi / 4
-                axis.major_label_overrides = _thinned(list(cat_range.factors))
+                axis.major_label_overrides = thinned(list(cat_range.factors))
         (p.ygrid if viz == "bar" else p.xgrid).visible = False
         for axis in value_axes:
             axis.axis_label = y_label
-            _value_axis(axis, fmt)
+            value_axis(axis, fmt)
         tips = [(x_label, f"@{{{x_name}}}" + (" @{_period}" if partial else ""))]
         if multi:
             tips.append((s_label, f"@{{{s_name}}}"))
@@ -409,7 +396,7 @@ def style_bokeh(p: figure, data: Prepared, colors: dict[str, str], empty: bool) 
             bar.formatter = NumeralTickFormatter(format=numeral(fmt, axis=True))
         p.xaxis.axis_label = x_label
         p.yaxis.axis_label = s_label
-        if isinstance(p.x_range, FactorRange) and _crowded(p.x_range.factors):
+        if isinstance(p.x_range, FactorRange) and crowded(p.x_range.factors):
             p.xaxis.major_label_orientation = math.pi / 4
         if isinstance(p.y_range, FactorRange):
             # Bokeh puts the first row at the bottom; tables and plotly read top-down.
@@ -435,7 +422,7 @@ def style_bokeh(p: figure, data: Prepared, colors: dict[str, str], empty: bool) 
             elif isinstance(glyph, Line):
                 glyph.line_color = color
                 glyph.line_width = 2
-                bridge = _mark_partial(p, r, data) if partial else None
+                bridge = mark_partial(p, r, data) if partial else None
                 if bridge is not None:
                     for legend in p.legend:
                         for item in list[Any](legend.items):
@@ -447,7 +434,7 @@ def style_bokeh(p: figure, data: Prepared, colors: dict[str, str], empty: bool) 
                 # Markers on the data points: something to hover and tap on a line. They read
                 # their own copy of the data: the solid line leaves out partial periods.
                 marker_data = dict(r.data_source.data)
-                alpha = [0.35 if cut else 1.0 for cut in _partial_rows(marker_data.get(glyph.x, []), data)]
+                alpha = [0.35 if cut else 1.0 for cut in partial_rows(marker_data.get(glyph.x, []), data)]
                 marker_data["_alpha"] = alpha
                 marker_data["_period"] = [PARTIAL_NOTE if a < 1 else "" for a in alpha]
                 marker_data[glyph.y] = r.data_source.data.get("_full", marker_data[glyph.y])
@@ -471,11 +458,11 @@ def style_bokeh(p: figure, data: Prepared, colors: dict[str, str], empty: bool) 
             # "$name" in the tooltip names the series (the markers were named when made).
             r.name = r.name or by_renderer.get(id(r), "") or next(iter(colors), "")
         if partial and time_x:
-            _shade_partial(p, data)
+            shade_partial(p, data)
         p.xaxis.axis_label = x_label
         p.yaxis.axis_label = y_label
         for axis in p.yaxis:
-            _value_axis(axis, fmt)
+            value_axis(axis, fmt)
         tips = [(x_label, x_tip), (y_label, value_tip)]
         if multi:
             tips.insert(0, (s_label, "$name"))
@@ -528,119 +515,6 @@ def _legend_from_full_rows(p: figure, r: Any) -> None:
                     first[key] = i
             out += [LegendItem(label=key, renderers=[r], index=i) for key, i in first.items()]
         legend.items = out
-
-
-def _partial_rows(values: Any, data: Prepared) -> list[bool]:
-    """Per value of a time column in a data source: is it a partial period of ``data``?"""
-    cut = {pd.Timestamp(x) for x in data.partial_xs}
-    out = []
-    for v in np.asarray(values).ravel():
-        try:
-            out.append(pd.Timestamp(v) in cut)
-        except (TypeError, ValueError):
-            out.append(False)
-    return out
-
-
-def _mark_partial(p: figure, r: GlyphRenderer[Any], data: Prepared) -> GlyphRenderer[Any] | None:
-    """Draw a line's segments into partial periods dashed: the solid line leaves those points out
-    (its full values kept in ``_full`` for the markers) and a dashed line on ``p`` bridges to them.
-    Returns the dashed line (None when nothing of this line is partial)."""
-    glyph: Any = r.glyph
-    source: Any = r.data_source
-    src = source.data
-    xs = np.asarray(src.get(glyph.x, []))
-    ys = np.asarray(src.get(glyph.y, []), dtype=float)
-    cut = _partial_rows(xs, data)
-    if not any(cut) or len(ys) < 2:
-        return None
-    bridge_x: list[Any] = []
-    bridge_y: list[float] = []
-    for i, c in enumerate(cut):
-        if not c or np.isnan(ys[i]):
-            continue
-        for j in (i - 1, i + 1):
-            if 0 <= j < len(ys) and not cut[j] and not np.isnan(ys[j]):
-                lo, hi = min(i, j), max(i, j)
-                bridge_x += [xs[lo], xs[hi], xs[hi]]
-                bridge_y += [ys[lo], ys[hi], np.nan]
-    src["_full"] = ys.tolist()
-    src[glyph.y] = np.where(cut, np.nan, ys).tolist()
-    if not bridge_x:
-        return None
-    out: GlyphRenderer[Any] = p.line(
-        x=bridge_x,
-        y=bridge_y,
-        line_color=glyph.line_color,
-        line_width=2,
-        line_dash="dashed",
-        name="partial-period",
-    )
-    return out
-
-
-def _shade_partial(p: figure, data: Prepared) -> None:
-    """A grey band over the stretch of the time axis that leads into a partial period."""
-    xs = [pd.Timestamp(x) for x in data.xs]
-    for i, cut in enumerate(data.partial):
-        if not cut or len(xs) < 2:
-            continue
-        lo, hi = (xs[i - 1], xs[i]) if i > 0 else (xs[i], xs[i + 1])
-        p.add_layout(
-            BoxAnnotation(
-                left=lo.to_pydatetime(),
-                right=hi.to_pydatetime(),
-                fill_color="#94a3b8",
-                fill_alpha=0.15,
-                line_alpha=0,
-                name="partial-period",
-            )
-        )
-
-
-def _value_axis(axis: Any, fmt: str) -> None:
-    """Ticks of a value axis in the values' format; counts tick at whole numbers only (no "10, 10")."""
-    axis.formatter = NumeralTickFormatter(format=numeral(fmt, axis=True))
-    if fmt == "integer" and hasattr(axis.ticker, "min_interval"):
-        axis.ticker.min_interval = 1
-
-
-def _short_dates(p: figure) -> None:
-    """Short tick labels on a time axis (``Sep``, ``Oct 05``) and fewer ticks, with the year once
-    underneath: month labels no longer collide in a half-width tile at 1024 px."""
-    for axis in p.xaxis:
-        axis.formatter = DatetimeTickFormatter(
-            hours="%H:%M",
-            days="%b %d",
-            months="%b",
-            years="%Y",
-            context=DatetimeTickFormatter(hours="%b %d", days="%Y", months="%Y", years=""),
-            context_which="start",
-        )
-        ticker: Any = axis.ticker
-        if hasattr(ticker, "desired_num_ticks"):
-            ticker.desired_num_ticks = 5
-
-
-def _thinned(factors: list[Any]) -> dict[str, str]:
-    """Label overrides that blank all but every k-th category, so turned labels do not overlap."""
-    step = math.ceil(len(factors) * 16 / _PLOT_PX)  # a turned label needs ~16 px across
-    if step <= 1:
-        return {}
-    last = len(factors) - 1
-    return {str(f): "" for i, f in enumerate(factors) if i % step and i != last and not isinstance(f, tuple)}
-
-
-def _time_tip(columns: Iterable[Any]) -> str:
-    values = [v for c in columns for v in np.asarray(c).ravel()]
-    stamps = pd.to_datetime(pd.Series(values), errors="coerce").dropna()
-    return "{%F}" if (stamps == stamps.dt.normalize()).all() else "{%F %H:%M}"
-
-
-def _crowded(factors: Sequence[Any]) -> bool:
-    # Bokeh does not rotate labels by itself; the chart may be a 4-column dashboard tile
-    # (~450 px, ~7 px a character), so turn long label rows before they overlap.
-    return sum(len(str(f)) + 2 for f in factors) > 60
 
 
 def _place_legend(p: figure, spec: ChartSpec, *, show: bool) -> None:
