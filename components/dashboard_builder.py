@@ -13,7 +13,6 @@ import dataclasses
 import html
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -31,6 +30,8 @@ from components.dashboard_page import (
     planned_scope,
 )
 from components.session import alert, escaped_options, notify_error, run
+from components.tile_loader import TileLoader
+from components.tile_patch import patch_in_place
 from components.widget_editor import WidgetEditor
 from components.widget_view import render_result
 from portal import dashboards
@@ -45,9 +46,9 @@ from portal.specs import DashboardFilters, WidgetSpec
 log = logging.getLogger(__name__)
 ROW_HEIGHT = 90
 EDIT_SPARE_ROWS = 4
-#: Tile queries of every session of this process share these threads: the warehouse (DuckDB on
-#: two cores) answers a few queries at once well, and a burst of users queues here, not there.
-TILE_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tiles")
+#: A tile's result and the Panel object that shows it (made on a pool thread).
+Loaded = tuple[WidgetResult, pn.viewable.Viewable]
+UPDATING_CSS = ":host(.cbi-updating) { opacity: 0.55; transition: opacity 0.15s; }"
 
 
 class DashboardBuilder(pn.viewable.Viewer):
@@ -71,14 +72,13 @@ class DashboardBuilder(pn.viewable.Viewer):
         self._periodic: list[Any] = []
         self._moved: dict[int, dict[str, int]] = {}
         self._bodies: dict[int, pn.Column] = {}
+        self._tiles: dict[int, pn.Column] = {}
         self._results: dict[int, WidgetResult] = {}
-        self._generation: dict[int, int] = {}
         self._doc = pn.state.curdoc
-        self._futures: dict[int, Future[WidgetResult]] = {}
-        self._closed = False
+        self._loader = TileLoader(self._doc if self._live() else None, self._arrived)
         self._connected = False
         if self._live():
-            pn.state.on_session_destroyed(self._session_closed)
+            pn.state.on_session_destroyed(lambda _context: self._loader.close())
         self.plan: DashboardPlan | None = None
         self.can_edit = False
         self.presets = dict(TIME_PRESETS)
@@ -218,7 +218,8 @@ class DashboardBuilder(pn.viewable.Viewer):
             return
         self._render_breadcrumb()
         for wid in stale:
-            self._show(wid)
+            # What is on screen stays until the new data replaces it (in place when it can).
+            self._mark_updating(wid, True)
         self._fetch(stale)
 
     def _refilter(self) -> None:
@@ -241,8 +242,8 @@ class DashboardBuilder(pn.viewable.Viewer):
     def _fetch(self, widget_ids: list[int], *, fresh_scope: Scope | None = None) -> None:
         """Run the planned widgets; each tile fills in as its result arrives.
 
-        In a browser session the queries run concurrently on :data:`TILE_POOL` and the page is
-        updated from the session's event loop; without one (tests, scripts) they run here.
+        In a browser session the tiles load concurrently (:class:`TileLoader`) and the page is
+        updated from the session's event loop; without one (tests, scripts) they load here.
         """
         plan = self.plan
         if plan is None:
@@ -254,49 +255,42 @@ class DashboardBuilder(pn.viewable.Viewer):
             w = by_id.get(wid)
             if not isinstance(w, WidgetPlan):
                 continue
-            gen = self._generation.get(wid, 0) + 1
-            self._generation[wid] = gen
-            job = partial(
-                dashboards.guarded,
-                w.widget,
-                partial(dashboards.run_plan, w, self.ctx.warehouse, scope, now=now),
-            )
-            doc = self._doc
-            if not self._live():
-                self._arrived(wid, gen, job())
-                continue
-            previous = self._futures.get(wid)
-            if previous is not None:
-                previous.cancel()  # not started yet: its filters are already out of date
-            future = TILE_POOL.submit(job)
-            self._futures[wid] = future
-            future.add_done_callback(partial(self._done, wid, gen, doc))
+            self._loader.submit(wid, partial(self._load, w, scope, now))
 
-    def _done(self, widget_id: int, generation: int, doc: Any, future: Future[WidgetResult]) -> None:
-        # On a pool thread: hand the result to the session's event loop, unless it is gone.
-        if future.cancelled() or self._closed:
-            return
-        doc.add_next_tick_callback(partial(self._arrived, widget_id, generation, future.result()))
+    def _load(self, w: WidgetPlan, scope: Scope, now: Any) -> Loaded:
+        """A tile's data and what shows it; on a pool thread in a browser session, so that drawing
+        the chart (HoloViews, Bokeh models) does not hold the session's event loop up."""
+        result = dashboards.guarded(
+            w.widget, partial(dashboards.run_plan, w, self.ctx.warehouse, scope, now=now)
+        )
+        return result, self._content(w.widget.id, result)
 
-    def _session_closed(self, _context: Any) -> None:
-        """The browser tab is gone: its queued tiles must not hold the shared pool up for others."""
-        self._closed = True
-        for future in self._futures.values():
-            future.cancel()
-        self._futures.clear()
+    def _arrived(self, widget_id: int, loaded: Loaded) -> None:
+        self._results[widget_id] = loaded[0]
+        self._show(widget_id, loaded[1])
+        self._mark_updating(widget_id, False)
 
-    def _arrived(self, widget_id: int, generation: int, result: WidgetResult) -> None:
-        if self._generation.get(widget_id) != generation:
-            return  # a newer request for this tile is on its way (filters changed meanwhile)
-        self._results[widget_id] = result
-        self._show(widget_id)
+    def _show(self, widget_id: int, content: pn.viewable.Viewable | None = None) -> None:
+        """Put the tile's current state (its result, or a skeleton while loading) in place.
 
-    def _show(self, widget_id: int) -> None:
-        """Put the tile's current state (its result, or a skeleton while loading) in place."""
+        A chart or card like the one shown is updated in place (new data, same models): the
+        browser redraws that chart alone instead of building a new one and laying out the page.
+        """
         body = self._bodies.get(widget_id)
         if body is None:
             return
-        body.objects = [self._body(widget_id)]
+        new = content if content is not None else self._body(widget_id)
+        if len(body.objects) == 1 and patch_in_place(body.objects[0], new):
+            return
+        body.objects = [new]
+
+    def _mark_updating(self, widget_id: int, updating: bool) -> None:
+        """Dim a tile while its data is re-fetched (class ``cbi-updating``; browser tests wait on it)."""
+        tile = self._tiles.get(widget_id)
+        if tile is None:
+            return
+        classes = [c for c in tile.css_classes if c != "cbi-updating"]
+        tile.css_classes = [*classes, "cbi-updating"] if updating else classes
 
     def _body(self, widget_id: int) -> pn.viewable.Viewable:
         r = self._results.get(widget_id)
@@ -309,6 +303,10 @@ class DashboardBuilder(pn.viewable.Viewer):
                 self._results[widget_id] = r
             else:
                 return pn.pane.HTML(SKELETON, sizing_mode="stretch_both", css_classes=["cbi-loading"])
+        return self._content(widget_id, r)
+
+    def _content(self, widget_id: int, r: WidgetResult) -> pn.viewable.Viewable:
+        """What shows a widget's result (no session state is changed: pool threads call it)."""
         stored = r.stored
         if stored is None:  # the widget failed to load: its saved spec may still say what it was
             try:
@@ -351,7 +349,7 @@ class DashboardBuilder(pn.viewable.Viewer):
             head.append(rm)
         body = pn.Column(self._body(wid), sizing_mode="stretch_both", margin=0)
         self._bodies[wid] = body
-        return pn.Column(
+        self._tiles[wid] = tile = pn.Column(
             pn.Row(*head, sizing_mode="stretch_width", height=32),
             body,
             sizing_mode="stretch_both",
@@ -362,7 +360,9 @@ class DashboardBuilder(pn.viewable.Viewer):
                 "box-shadow": "0 1px 3px rgba(15,23,42,.15)",
                 "overflow": "hidden",
             },
+            stylesheets=[UPDATING_CSS],
         )
+        return tile
 
     def _render(self) -> None:
         """Build the grid from the plan: tiles with a result show it, the others a skeleton and fetch."""
@@ -385,7 +385,7 @@ class DashboardBuilder(pn.viewable.Viewer):
             allow_resize=self.edit_mode,
             css_classes=["cbi-grid"],
         )
-        self._ids, self._bodies = {}, {}
+        self._ids, self._bodies, self._tiles = {}, {}, {}
         for w in widgets:
             p = self._position(w)
             tile = self._tile(w)

@@ -13,6 +13,8 @@ from components.session import header_links
 #: Served by the web entry point (``portal.web.fonts``): Open Sans and an emoji font, from the
 #: portal itself — the template's default asks Google Fonts on every page view.
 FONT_CSS_URL = "/assets/fonts.css"
+#: Served by the web entry point (``portal.web.scripts``): BokehJS without its per-paint CSS lookups.
+BOKEH_TWEAKS_URL = "/assets/bokeh-tweaks.js"
 FONT_FAMILY = "'Open Sans', 'Noto Color Emoji', system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 ACCENT = "#0b5cad"
 
@@ -32,7 +34,7 @@ use_portal_fonts()
 
 def page(active: str, who: str, main: list[Any]) -> BaseTemplate:
     """A page with the navigation (``active`` highlighted), the signed-in user ``who`` and ``main``."""
-    return pn.template.FastListTemplate(
+    template = pn.template.FastListTemplate(
         title="Conductor BI",
         header=[header_links(active, who)],
         main=main,
@@ -45,3 +47,5 @@ def page(active: str, who: str, main: list[Any]) -> BaseTemplate:
             f"body{{--body-font:{FONT_FAMILY};font-family:{FONT_FAMILY}}}",
         ],
     )
+    template.config.js_files = {**template.config.js_files, "cbi_bokeh_tweaks": BOKEH_TWEAKS_URL}
+    return template

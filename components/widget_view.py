@@ -163,7 +163,10 @@ def _chart(
         return no_data()  # the message as text, not a canvas of empty axes
     # Fill the grid tile, whatever size the user drags it to.
     fig.update(sizing_mode="stretch_both", width=None, height=None, min_height=140, min_width=200)
+    pane = ChartPane(fig, sizing_mode="stretch_both")
+    pane.tap_state = {"chart": chart, "df": df, "on_tap": on_tap}
     if on_tap is not None:
+        state = pane.tap_state
         for src in fig.select(type=ColumnDataSource):
             if not isinstance(src, ColumnDataSource):
                 continue
@@ -173,14 +176,26 @@ def _chart(
                 picked = list(new) if isinstance(new, list) else []
                 if not picked:
                     return
-                value = charts.tap_value(chart, df, picked[0], source=src.data)
+                # From the pane's state: a chart patched in place (filter change) has new data.
+                value = charts.tap_value(state["chart"], state["df"], picked[0], source=src.data)
                 src.selected.update(indices=[], line_indices=[])
-                if value is not None:
-                    on_tap(value)
+                if value is not None and state["on_tap"] is not None:
+                    state["on_tap"](value)
 
             src.selected.on_change("indices", tapped)
             src.selected.on_change("line_indices", tapped)
-    return pn.pane.Bokeh(fig, sizing_mode="stretch_both")
+    return pane
+
+
+class ChartPane(pn.pane.Bokeh):
+    """A chart tile's Bokeh pane; ``tap_state`` holds what a click on it drills into (the chart
+    spec, the frame and the callback), replaced when the chart is updated in place."""
+
+    priority: Any = 0  # never chosen by pn.panel() for a bare figure
+
+    def __init__(self, obj: Any = None, **params: Any) -> None:
+        super().__init__(obj, **params)
+        self.tap_state: dict[str, Any] = {}
 
 
 def _time_text(values: pd.Series) -> pd.Series:

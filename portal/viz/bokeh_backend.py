@@ -177,6 +177,7 @@ def treemap_bokeh(data: Prepared) -> figure:
     # Lay out in screen-like coordinates (y down, largest tile top-left), flip at the end.
     boxes = squarify.squarify(squarify.normalize_sizes(parents.tolist(), width, height), 0, 0, width, height)
     rects: list[dict[str, float]] = []
+    heads: dict[str, list[Any]] = {"x": [], "y": [], "text": []}
     for (parent, _total), box in zip(parents.items(), boxes, strict=True):
         leaves = tiles[tiles["parent"] == parent]
         # Inset each group so its tiles read as one block, under a header naming it.
@@ -186,15 +187,21 @@ def treemap_bokeh(data: Prepared) -> figure:
         rects += squarify.squarify(squarify.normalize_sizes(leaves["value"].tolist(), dx, dy), x, y, dx, dy)
         name = fit(str(parent), box["dx"] * PLOT_PX / width - 6, bold=True)
         if header and name:
-            p.text(
-                x=[box["x"] + 1.2],
-                y=[height - box["y"] - 0.8],
-                text=[name],
-                text_baseline="top",
-                text_font_size="11px",
-                text_font_style="bold",
-                text_color="#333333",
-            )
+            heads["x"].append(box["x"] + 1.2)
+            heads["y"].append(height - box["y"] - 0.8)
+            heads["text"].append(name)
+    # One glyph for every group header (a glyph each cost ~10 ms to build and a view to draw),
+    # there even without headers: a filter change keeps the chart's shape (updated in place).
+    p.text(
+        x="x",
+        y="y",
+        text="text",
+        source=ColumnDataSource(heads),
+        text_baseline="top",
+        text_font_size="11px",
+        text_font_style="bold",
+        text_color="#333333",
+    )
     left = np.array([r["x"] for r in rects])
     right = left + np.array([r["dx"] for r in rects])
     top = height - np.array([r["y"] for r in rects])
@@ -274,10 +281,16 @@ def style_bokeh(p: figure, data: Prepared, colors: dict[str, str], empty: bool) 
     p.background_fill_color = "white"
     p.border_fill_color = "white"
     p.outline_line_color = None
+    # A tile is read, hovered and clicked (drill-down), not zoomed or panned: the toolbar and its
+    # tools cost the browser a view each per chart (HoloViews adds pan, box and wheel zoom, reset,
+    # save). Canvas, not WebGL: a few hundred marks draw faster on a 2D canvas than through a WebGL
+    # context (HoloViews' default), and browsers allow only ~16 WebGL contexts per page.
+    p.output_backend = "canvas"
+    p.toolbar_location = None
     p.toolbar.logo = None
-    p.toolbar.autohide = True
-    # Scrolling a dashboard page must not zoom the chart under the mouse.
-    p.toolbar.active_scroll = None
+    p.tools = [t for t in p.tools if isinstance(t, HoverTool | TapTool)]
+    # The dropped tools must not stay referenced (and sent) as the active ones.
+    p.toolbar.active_drag = p.toolbar.active_scroll = p.toolbar.active_multi = None
     for grid in p.grid:
         grid.grid_line_color = "#e5e5e5"
     for ax in p.axis:
@@ -467,18 +480,21 @@ def style_bokeh(p: figure, data: Prepared, colors: dict[str, str], empty: bool) 
         if multi:
             tips.insert(0, (s_label, "$name"))
 
-    if partial and viz in ("bar", "column", "line", "area"):
+    if viz in ("bar", "column", "line", "area"):
+        # Always there (hidden when no period is partial): a filter change that makes a period
+        # partial or whole keeps the chart's structure, so the chart is updated in place.
         end = data.display.window[1]
         upto = f" (data up to {end:%Y-%m-%d %H:%M})" if end is not None else ""
         how = "faded" if viz in ("bar", "column") else "shaded and dashed"
         p.add_layout(
             Title(
-                text=f"{how}: {PARTIAL}{upto}",
+                text=f"{how}: {PARTIAL}{upto}" if partial else "",
                 text_font_size="10px",
                 text_font_style="italic",
                 text_color="#64748b",
                 align="right",
                 name="partial-note",
+                visible=partial,
             ),
             "below",
         )

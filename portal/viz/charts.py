@@ -35,7 +35,7 @@ from bokeh.plotting import figure
 from portal.specs import ChartSpec
 from portal.viz.bokeh_backend import empty_bokeh, pie_bokeh, style_bokeh, treemap_bokeh
 from portal.viz.colors import ColorMap
-from portal.viz.elements import build_element, load_hv
+from portal.viz.elements import build_element, render_element
 from portal.viz.formats import Display
 from portal.viz.plotly_backend import empty_plotly, kaleido_image, pie_plotly, style_plotly, treemap_plotly
 from portal.viz.prepare import (
@@ -124,7 +124,7 @@ def render(
     if empty:
         obj = empty_bokeh(data) if backend == "bokeh" else empty_plotly(data)
     elif spec.viz in HV_VIZ:
-        obj = load_hv().render(build_element(data), backend=backend)
+        obj = render_element(data, backend)
     elif backend == "bokeh":
         obj = treemap_bokeh(data) if spec.viz == "treemap" else pie_bokeh(data)
     else:

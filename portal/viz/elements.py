@@ -17,9 +17,27 @@ import pandas as pd
 
 from portal.viz.prepare import HV_VIZ, Prepared, series_grid
 
-__all__ = ["build_element", "load_hv"]
+__all__ = ["build_element", "load_hv", "render_element"]
 
 _HV_LOCK = threading.Lock()
+# HoloViews keeps its options and renderers in process-wide state: the dashboard draws tiles on
+# several threads, one HoloViews chart at a time.
+_RENDER_LOCK = threading.RLock()
+
+
+def render_element(data: Prepared, backend: str) -> Any:
+    """The backend's figure (bokeh model or plotly dict) of a HoloViews chart; thread-safe."""
+    hv = load_hv()
+    with _RENDER_LOCK:
+        if backend != "bokeh":
+            return hv.render(build_element(data), backend=backend)
+        # A document of its own: HoloViews otherwise attaches the plot to bokeh's curdoc() — the
+        # browser session's document on its event loop (and sets that document's theme), the one
+        # process-wide default document on any other thread.
+        from bokeh.document import Document
+
+        renderer = hv.renderer("bokeh").instance(mode="server")  # "server": it takes the doc given
+        return renderer.get_plot(build_element(data), doc=Document()).state
 
 
 def load_hv() -> Any:

@@ -24,7 +24,8 @@ from tornado.web import HTTPError
 from portal.config import Settings
 from portal.context import AppContext, build_context
 from portal.errors import AuthenticationFailed
-from portal.web import fonts, httpsecurity
+from portal.viz.elements import load_hv
+from portal.web import fonts, httpsecurity, scripts
 from portal.web.api import routes
 from portal.web.webauth import COOKIE, PortalAuthProvider
 
@@ -264,6 +265,10 @@ def make_server(ctx: AppContext, *, port: int | None = None, start: bool = False
     import panel as pn
 
     pn.extension("gridstack", "tabulator", notifications=True)
+    # Dashboard tiles draw charts on worker threads: HoloViews and its plotting backends are
+    # imported here, once, rather than by whichever thread draws the first chart (an import on a
+    # worker thread while the event loop imports too can wait on the other's import lock).
+    load_hv()
     pn.config.exception_handler = _callback_error
     port = ctx.settings.port if port is None else port
     origins = [f"{ctx.settings.host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
@@ -278,6 +283,7 @@ def make_server(ctx: AppContext, *, port: int | None = None, start: bool = False
         extra_patterns=[
             *routes(ctx),
             *fonts.routes(),
+            *scripts.routes(),
             (r"/components/(.*)", SafeComponentResourceHandler, {}),
         ],
         auth_provider=PortalAuthProvider(ctx),

@@ -506,6 +506,65 @@ def test_drill_down_team_to_agents(
     shot(page, "back-to-teams")
 
 
+# The bokeh plot inside a page box: its model id (the same id means the chart on screen was updated,
+# not replaced) and the values of its bars.
+PLOT_STATE_JS = """(box) => {
+  const seen = new Set(), plots = [];
+  const walk = (v) => {
+    if (!v || seen.has(v)) return;
+    seen.add(v);
+    if (v.frame && v.canvas_view) plots.push(v);
+    try { for (const c of v.children()) walk(c); } catch (e) {}
+  };
+  for (const root of Bokeh.index.roots) walk(root);
+  const v = plots.find((p) => {
+    const r = p.canvas_view.el.getBoundingClientRect();
+    const cx = r.left + r.width / 2, cy = r.top + r.height / 2;
+    return r.width > 0 && cx > box.x && cx < box.x + box.width && cy > box.y && cy < box.y + box.height;
+  });
+  if (!v) return null;
+  const values = [];
+  for (const r of v.model.renderers) {
+    const data = r.data_source && r.data_source.data;
+    for (const k of Object.keys(data || {})) if (k === 'tickets') values.push(...Array.from(data[k]));
+  }
+  return {id: v.model.id, factors: (v.model.y_range.factors || []).map(String), values};
+}"""
+
+
+def test_filter_change_updates_charts_in_place(page: Page, portal_url: str, shot, sign_in, demo_ids) -> None:
+    """Issue 8: a filter change patches the charts on screen (same Bokeh models, new data) and
+    leaves the tiles in place instead of rebuilding them."""
+    did = demo_ids["Operations & SLA"]
+    sign_in(page, ANALYST)
+    page.goto(f"{portal_url}/dashboard?id={did}")
+    title = "Tickets by team (click a team for its agents)"
+    chart = tile(page, title)
+    expect(chart.locator("canvas").first).to_be_visible()
+    page.wait_for_function("() => window.Bokeh && Bokeh.index && Bokeh.index.roots.length > 0")
+
+    def state() -> dict[str, Any] | None:
+        box = tile(page, title).bounding_box()
+        assert box is not None
+        return page.evaluate(PLOT_STATE_JS, box)
+
+    deadline = time.time() + 15
+    while not (before := state()) or not before["values"]:
+        assert time.time() < deadline, "no bokeh plot with ticket counts in the team chart"
+        page.wait_for_timeout(300)
+    time_select = page.locator(".global-filters").get_by_label("Time", exact=True)
+    expect(time_select).to_have_value("Last 90 days")
+    time_select.select_option("Last 12 months")
+    deadline = time.time() + 20
+    while (after := state()) is None or after["values"] == before["values"]:
+        assert time.time() < deadline, f"the team chart did not change: {after}"
+        page.wait_for_timeout(300)
+    expect(page.locator(".cbi-updating")).to_have_count(0)
+    assert after["id"] == before["id"], "the chart was rebuilt instead of updated in place"
+    assert sum(after["values"]) > sum(before["values"])  # a wider window counts more tickets
+    shot(page, "filter-updated-in-place")
+
+
 # --------------------------------------------------------------------------- 6. permissions
 def test_viewer_and_other_tenant(page: Page, portal_url: str, shot, sign_in, demo_ids) -> None:
     did = demo_ids["Operations & SLA"]
