@@ -99,6 +99,23 @@ class Conflict(PortalError):
     status = 409
 
 
+class DeliveryFailed(PortalError):
+    """A message (e-mail, webhook) was not delivered.
+
+    ``transient`` tells a job whether retrying later may work (SMTP 4xx, network down) or
+    not (SMTP 5xx: unknown mailbox, refused sender, bad credentials).
+    """
+
+    status = 502
+
+    def __init__(
+        self, message: str, *, field: str | None = None, transient: bool, code: int | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        self.transient = transient
+        self.code = code
+
+
 def closest(name: str, choices: Iterable[str]) -> str | None:
     """The valid choice that looks most like ``name``, if any is close enough.
 
