@@ -34,6 +34,9 @@ ARROWS = {"up": "▲", "down": "▼", "flat": "■"}
 TILE_ROW_PX = 90
 TILE_HEAD_PX = 40
 #: Tabulator's row, header and pager heights (px), to show only the rows a tile has room for.
+#: The smallest a chart is drawn (also given to a chart tile's skeleton: the tile's layout keeps its
+#: size constraints when the chart replaces it, and the browser need not lay the page out again).
+CHART_MIN_SIZE = {"min_height": 140, "min_width": 200}
 _TABLE_ROW_PX = 30
 _TABLE_CHROME_PX = 100
 _CELL_PAD_PX = 16
@@ -162,7 +165,7 @@ def _chart(
     if fig.select_one({"name": "no-data"}) is not None:
         return no_data()  # the message as text, not a canvas of empty axes
     # Fill the grid tile, whatever size the user drags it to.
-    fig.update(sizing_mode="stretch_both", width=None, height=None, min_height=140, min_width=200)
+    fig.update(sizing_mode="stretch_both", width=None, height=None, **CHART_MIN_SIZE)
     pane = ChartPane(fig, sizing_mode="stretch_both")
     pane.tap_state = {"chart": chart, "df": df, "on_tap": on_tap}
     if on_tap is not None:

@@ -1,47 +1,79 @@
-"""Dashboard page benchmark in a real browser (not part of the test command; prints a table).
+"""Dashboard page benchmark in a real browser (not part of the test command; prints tables).
 
-    .venv/bin/python -m tests.benchmarks.bench_dashboard [--runs 5] [--sessions 20] [--after 60] [--no-reopen]
-        [--no-launcher-env] [--env NAME=VALUE ...]
+    .venv/bin/python -m tests.benchmarks.bench_dashboard [--runs 5] [--dashboards NAME|ID ...]
+        [--users 20] [--sessions 20] [--after 60] [--settle 25] [--no-reopen] [--cached-interactions]
+        [--no-launcher-env] [--env NAME=VALUE ...] [--keep]
 
-Builds the DEFAULT demo warehouse (``conductor demo --no-serve``, ≈1M ticket+message
-rows) in a temp CONDUCTOR_HOME, starts ``conductor serve`` on it with REDIS_URL pointing
-at a Redis owned by this script, signs in once as analyst@acme in the system Chromium
-(Playwright) and measures:
+Builds the DEFAULT demo warehouse (``conductor demo --no-serve``, ≈1M ticket+message rows) in a
+temp CONDUCTOR_HOME, starts ``conductor serve`` on it with REDIS_URL pointing at a Redis owned by
+this script, signs in once as analyst@acme in the system Chromium (Playwright) and measures, in
+the browser as a user sees it, each demo dashboard of acme ("Operations & SLA", "Maintenance &
+Expenses", "Customer Service & CSAT"; ``--dashboards`` limits them; the widget counts come from
+the database) against an EMPTY dashboard of the same user, measured in the same run:
 
-1. time from ``page.goto('/dashboard?id=N')`` to every widget of the 12-widget demo
-   dashboard "Maintenance & Expenses" rendered (12 ``.cbi-widget`` tiles; charts have a
-   canvas of non-zero size, tables have rows, KPI values and text are not empty), with
-   the query cache flushed before each COLD run and a WARM reload right after it; an
-   empty dashboard of the same user gives the Panel/Bokeh page cost alone. The
-   navigation timing of the browser splits each load into TTFB (the HTTP GET, during
-   which the server builds the whole page: sessions run ``create_page`` synchronously)
-   and the rest (JS/CSS, websocket document pull, client render).
-2. RSS of the server process (psutil, children excluded): at start, idle before the
-   test (warm-up sessions discarded and their memory released, ``--settle`` s later),
-   with N sessions open (N pages of one browser context, each fully rendered), growth
-   per session, and every second for ``--after`` (60) s after closing them: when the
-   sessions were discarded, when RSS came back within 10 % of idle, and RSS at the end
-   against idle. Live sessions are counted from the server log: page GETs (tornado
-   access log) minus "Discarding session" lines, for which the server runs with the
-   loggers ``bokeh.server.contexts``/``bokeh.server.tornado`` at DEBUG (nothing else
-   changes). The session options the server applied and its memory releases (gc and
-   ``malloc_trim`` after sessions end, portal/web/server.py) come from its log too.
-   This runs before the timing loads, after one warm-up load only: memory freed by many
-   earlier sessions would be reused by the new ones and hide their cost (the slope of RSS
-   over the second half of the sessions is printed too). After the timing loads the same
-   N sessions are opened again: if RSS barely grows, the memory kept after cleanup is
-   reused by Python's allocator rather than leaked.
+* all tiles, cold: ``page.goto('/dashboard?id=N')`` -> every ``.cbi-widget`` tile drawn (charts
+  have a canvas of non-zero size, tables rows, KPI values and text are not empty; browser_timing.
+  READY_FN, polled every 25 ms), with the query cache flushed before the load. The navigation
+  timing splits it into TTFB (the HTTP GET; its server time from the tornado access log) and the
+  rest (JS/CSS, websocket document pull, tile queries, render);
+* first tile visible: the same cold load until the first tile passed that check (recorded by the
+  page-side check in ``window.__cbiFirst``), moved onto the load's wall clock;
+* warm: a reload right after (same filters, cached queries);
+* filter change: the page's "Time" select set to another preset ("Last 12 months" and a shorter
+  window alternate) until every tile is updated: from the select action until a tile marked as
+  updating (class ``cbi-updating`` or style ``--cbi-updating: 1``: data re-fetched) or a
+  ``cbi-loading`` skeleton has been seen (polled every 25 ms; a MutationObserver on the tiles'
+  class and style catches a mark shorter than that) — or 3 s
+  passed without one: the table then says "updating marker not seen" and the figure includes
+  those 3 s —, then none remains and every tile is drawn, then two animation frames passed;
+* drill click ("Operations & SLA" only): a click on the top bar of "Tickets by team" (team_name ->
+  agent_name) until the same contract holds and the breadcrumb is shown; "drill back" is the
+  breadcrumb's Back button until it holds and the breadcrumb is gone;
+* the empty dashboard: goto until its "no widgets yet" message shows (the Panel/Bokeh page alone),
+  once per dashboard and run, interleaved with the others;
+* server CPU time (user + system, all threads; psutil) of the server process from before each
+  load or action to its end;
+* concurrent users: ``--users`` new pages, each its own browser context signed in with a copy of
+  the session cookie, open the measured dashboards round-robin at the same time (query cache
+  flushed first; the navigations are started by script within a few ms, see browser_timing.
+  concurrent_users); per page the time from its navigation's start to the page complete. The
+  browser renders all of them on the same two cores as the server.
 
-The server runs with the environment the portal's launcher (``.ci/portal``) exports,
-e.g. ``PYTHONMALLOC=malloc``: ``--no-launcher-env`` leaves it out, ``--env`` adds to it.
+Filter changes and drill steps run with the query cache flushed just before them (a user's new
+choice is rarely cached; run to run the same choices would otherwise be); ``--cached-interactions``
+leaves the cache alone.
 
-Targets: cold < 2 s, warm < 1 s, < 15 MB per session, RSS within 10 % of idle 60 s after
-all sessions closed.
+Targets (the issue's), as ratios of p50 to the empty page's p50 (absolute times vary between
+machines): first tile ≤ 1.3×, all tiles cold ≤ 3×, warm ≤ 1.5×, filter change ≤ 1×, drill click
+(and back) ≤ 0.7×, concurrent users p95 ≤ 4×; "met" when the p50 (p95) ratio is within it.
+
+Memory (server RSS, psutil, children excluded), with the 12-widget "Maintenance & Expenses": at
+start, idle before the test (warm-up sessions discarded and their memory released, ``--settle`` s
+later), with N (``--sessions``) sessions open (N pages of one browser context, each fully rendered),
+growth per session, and every second for ``--after`` (60) s after closing them: when the sessions
+were discarded, when RSS came back within 10 % of idle, and RSS at the end against idle. Live
+sessions are counted from the server log: page GETs (tornado access log) minus "Discarding
+session" lines, for which the server runs with the loggers ``bokeh.server.contexts``/
+``bokeh.server.tornado`` at DEBUG (nothing else changes). The session options the server applied
+and its memory releases (gc and ``malloc_trim`` after sessions end, portal/web/server.py) come from
+its log too. This runs before the timing loads, after one warm-up load only: memory freed by many
+earlier sessions would be reused by the new ones and hide their cost (the slope of RSS over the
+second half of the sessions is printed too). After the timing loads the same N sessions are opened
+again: if RSS barely grows, the memory kept after cleanup is reused by Python's allocator rather
+than leaked. Targets: < 15 MB per session, RSS within 10 % of idle 60 s after all sessions closed.
+
+The server runs with the environment the portal's launcher (``.ci/portal``) exports, e.g.
+``PYTHONMALLOC=malloc``: ``--no-launcher-env`` leaves it out, ``--env`` adds to it.
+
+Duration on this 2-core machine at the defaults: 10-13 min (demo build ~10 s, memory part ~5 min,
+~40 s per run of the three dashboards, 20 concurrent users ~2 min). A step stuck in the browser
+(a renderer busy for good) is ended after 200 s by killing the renderer (browser_timing.measured).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import shutil
@@ -54,7 +86,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import requests
@@ -62,18 +94,34 @@ from redis import Redis
 
 from portal.infra.cache import QueryCache
 from portal.infra.redis_server import EmbeddedRedis, free_port
+from tests.benchmarks.browser_timing import (
+    Demo,
+    Incomplete,
+    Load,
+    Step,
+    Timings,
+    concurrent_users,
+    fmt_s,
+    load,
+    measured,
+    say,
+    select_demos,
+    time_dashboard,
+    timing_rows,
+    yes_no,
+)
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+
+if TYPE_CHECKING:
+    from playwright.sync_api import ViewportSize
 
 ROOT = Path(__file__).resolve().parents[2]
 EMAIL, PASSWORD, TENANT = "analyst@acme.example.com", "conductor-demo", "acme"
-DASHBOARD_NAME, WIDGETS = "Maintenance & Expenses", 12
+DEMO_NAMES = ("Operations & SLA", "Maintenance & Expenses", "Customer Service & CSAT")
+MEMORY_DASHBOARD = "Maintenance & Expenses"  # 12 widgets: the memory test's page
 MB = 1024 * 1024
-# Fallback when the demo dashboard's saved range breaks every session but the first of the server
-# (DashboardBuilder._load_layout adds "Saved: ..." to the module-level TIME_PRESETS, then the
-# next session finds it there but not among its own Selector options -> ValueError in create_page).
-PRESET_RANGE = ("Last 12 months", "{{now-12M}}..{{now}}")
-SAVED_RANGE_BUG = "does not accept 'Saved: "
-TARGETS = {"cold": 2.0, "warm": 1.0, "per_session_mb": 15.0, "after_ratio": 1.10, "after_s": 60.0}
+VIEWPORT: ViewportSize = {"width": 1500, "height": 1000}
+TARGETS = {"per_session_mb": 15.0, "after_ratio": 1.10, "after_s": 60.0}
 
 # `conductor serve`, with two bokeh loggers at DEBUG so that discarded sessions are logged.
 SERVER = (
@@ -83,52 +131,6 @@ SERVER = (
     "from portal.cli import main\n"
     "sys.exit(main(['serve']))\n"
 )
-
-# Resolves to performance.now() once the page is complete, false before. Walks open shadow roots.
-READY_JS = """(expected) => {
-  const deep = (root, sel, out = []) => {
-    if (root.shadowRoot) deep(root.shadowRoot, sel, out);
-    out.push(...root.querySelectorAll(sel));
-    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) deep(el.shadowRoot, sel, out);
-    return out;
-  };
-  const roots = (root, out = []) => {
-    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) { out.push(el.shadowRoot); roots(el.shadowRoot, out); }
-    return out;
-  };
-  if (expected === 0) {
-    return roots(document).some((r) => r.textContent.includes('has no widgets yet')) && performance.now();
-  }
-  const tiles = deep(document, '.cbi-widget');
-  if (tiles.length !== expected) return false;
-  // Rendered text of an element, or of its shadow root without the <style>s (an HTML pane's host).
-  const textOf = (el) => el.shadowRoot
-    ? [...el.shadowRoot.children].filter((c) => !['STYLE', 'LINK', 'SCRIPT'].includes(c.tagName)).map(textOf).join('')
-    : el.innerText || '';
-  const done = (tile) => {
-    const viz = [...tile.classList].find((c) => c.startsWith('cbi-widget-')).slice(11);
-    const text = (sel) => deep(tile, sel).some((e) => textOf(e).trim() !== '');
-    if (viz === 'kpi') return text('.kpi-value');
-    if (viz === 'text') return text('.cbi-text');
-    if (viz === 'table') return deep(tile, '.tabulator-row').length > 0;
-    return deep(tile, 'canvas').some((c) => { const r = c.getBoundingClientRect(); return r.width > 0 && r.height > 0; });
-  };
-  return tiles.every(done) && performance.now();
-}"""
-
-STATE_JS = """() => {
-  const deep = (root, sel, out = []) => {
-    if (root.shadowRoot) deep(root.shadowRoot, sel, out);
-    out.push(...root.querySelectorAll(sel));
-    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) deep(el.shadowRoot, sel, out);
-    return out;
-  };
-  return deep(document, '.cbi-widget').map((t) => [t.className, t.textContent.slice(0, 80),
-    deep(t, 'canvas').length, deep(t, '.tabulator-row').length]);
-}"""
-
-NAV_JS = """() => { const n = performance.getEntriesByType('navigation')[0];
-  return {ttfb: n.responseStart, dcl: n.domContentLoadedEventEnd}; }"""
 
 DISCARD = re.compile(r"Discarding session '[^']+' last in use ([\d.]+) milliseconds ago")
 # portal/web/server.py: the options read back from Bokeh's application, and each memory release.
@@ -143,13 +145,6 @@ PAGE_GET = re.compile(r"tornado\.access: 200 GET (/|/dashboard|/reports)(\?\S*)?
 
 
 @dataclass
-class Load:
-    wall: float  # s, from the goto/reload call to the ready check passing
-    ttfb: float  # s, navigation start -> first response byte (the server builds the page meanwhile)
-    ready: float  # s, navigation start -> ready (browser clock)
-
-
-@dataclass
 class Server:
     proc: subprocess.Popen[bytes]
     log_path: Path
@@ -160,7 +155,12 @@ class Server:
         self.ps = psutil.Process(self.proc.pid)
 
     def rss(self) -> float:
-        return self.ps.memory_info().rss / MB
+        return float(self.ps.memory_info().rss / MB)
+
+    def cpu(self) -> float:
+        """CPU seconds (user + system, all threads) the server process has used so far."""
+        t = self.ps.cpu_times()
+        return float(t.user + t.system)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -174,9 +174,13 @@ class Server:
         """Seconds each session discarded after log offset ``since`` had been unused (bokeh's own figure)."""
         return [float(ms) / 1000 for ms in DISCARD.findall(self.log()[since:])]
 
-    def page_build_ms(self, path: str) -> list[float]:
-        """Server-side durations of the GETs of ``path`` (tornado access log), in order."""
-        return [float(ms) for p, q, ms in PAGE_GET.findall(self.log()) if p + q == path]
+    def page_get_s(self, since: int, dashboard_id: int) -> float | None:
+        """Server time of the first GET of that dashboard page after log offset ``since`` (access log)."""
+        want = re.compile(rf"[?&]id={dashboard_id}(&|$)")
+        for path, query, ms in PAGE_GET.findall(self.log()[since:]):
+            if path == "/dashboard" and want.search(query):
+                return float(ms) / 1000
+        return None
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -194,10 +198,6 @@ def launcher_env() -> dict[str, str]:
     return dict(re.findall(r"^export ([A-Z_][A-Z0-9_]*)=(\S+)\s*$", text, re.M))
 
 
-def say(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
 def build_demo(env: dict[str, str]) -> tuple[float, str]:
     """``conductor demo --no-serve`` (default size); returns wall seconds and the row counts line."""
     exe = str(Path(sys.executable).with_name("conductor"))
@@ -212,9 +212,9 @@ def build_demo(env: dict[str, str]) -> tuple[float, str]:
     return wall, (f"load_warehouse {m.group(1)} s; {m.group(2)}" if m else "(counts not printed)")
 
 
-def prepare_dashboards(home: Path) -> tuple[int, int, int, int]:
-    """Ids of the analyst's 12-widget dashboard, its widget count, a new empty dashboard and a copy of
-    the first whose saved time range is a preset of the page (see ``PRESET_RANGE``)."""
+def prepare_dashboards(home: Path) -> tuple[list[Demo], int]:
+    """The demo dashboards of the analyst's tenant with their widget counts (in the demo's order),
+    and the id of a new empty dashboard of the analyst."""
     os.environ["CONDUCTOR_HOME"] = str(home)  # Settings.from_env() reads it
     from sqlalchemy import select
 
@@ -231,23 +231,18 @@ def prepare_dashboards(home: Path) -> tuple[int, int, int, int]:
             tenant = s.scalar(select(Tenant).where(Tenant.slug == TENANT))
             assert found is not None and tenant is not None, "demo accounts missing"
             user = principal_for_user_id(s, found)  # services act for a Principal
-            demo = s.scalar(
-                select(Dashboard).where(Dashboard.tenant_id == tenant.id, Dashboard.name == DASHBOARD_NAME)
-            )
-            assert demo is not None, f"demo dashboard {DASHBOARD_NAME!r} missing"
-            if len(dashboards.list_widgets(s, user, demo.id)) != WIDGETS:
-                # Build one with exactly 12 widgets: a copy, trimmed or topped up with its own widgets.
-                demo = dashboards.duplicate_dashboard(s, user, demo.id, name=f"Bench {WIDGETS} widgets")
-                widgets = dashboards.list_widgets(s, user, demo.id)
-                for w in widgets[WIDGETS:]:
-                    dashboards.delete_widget(s, user, w.id)
-                for i in range(WIDGETS - len(widgets)):
-                    dashboards.add_widget(s, user, demo.id, widgets[i % len(widgets)].config_json)
-            count = len(dashboards.list_widgets(s, user, demo.id))
+            rows = s.scalars(
+                select(Dashboard).where(Dashboard.tenant_id == tenant.id, Dashboard.name.in_(DEMO_NAMES))
+            ).all()
+            by_name = {d.name: d for d in rows}
+            missing = [n for n in DEMO_NAMES if n not in by_name]
+            assert not missing, f"demo dashboards missing: {missing}"
+            demos = [
+                Demo(by_name[n].id, n, len(dashboards.list_widgets(s, user, by_name[n].id)))
+                for n in DEMO_NAMES
+            ]
             empty = dashboards.create_dashboard(s, user, {"name": "Bench empty dashboard"})
-            copy = dashboards.duplicate_dashboard(s, user, demo.id, name=f"{demo.name} ({PRESET_RANGE[0]})")
-            dashboards.update_dashboard(s, user, copy.id, {"filters": {"time_range": PRESET_RANGE[1]}})
-            return demo.id, count, empty.id, copy.id
+            return demos, empty.id
     finally:
         engine.dispose()
 
@@ -274,25 +269,6 @@ def start_server(env: dict[str, str], log_path: Path, base: str) -> Server:
         time.sleep(0.3)
 
 
-def load(page: Any, url: str | None, expected: int, timeout: float = 90) -> Load:
-    """Navigate (``url``) or reload (``None``) and wait until the page is complete."""
-    t0 = time.perf_counter()
-    if url is None:
-        page.reload(wait_until="commit")
-    else:
-        page.goto(url, wait_until="commit")
-    try:
-        ready = page.wait_for_function(
-            READY_JS, arg=expected, polling=25, timeout=timeout * 1000
-        ).json_value()
-    except Exception:
-        state = page.evaluate(STATE_JS)
-        raise RuntimeError(f"{page.url} not complete after {timeout:g} s; tiles: {state}") from None
-    wall = time.perf_counter() - t0
-    nav = page.evaluate(NAV_JS)
-    return Load(wall, nav["ttfb"] / 1000, ready / 1000)
-
-
 def wait_until(cond: Callable[[], bool], timeout: float, step: float = 1.0) -> float | None:
     """Seconds until ``cond()`` held (polling), or None after ``timeout``."""
     t0 = time.monotonic()
@@ -304,15 +280,29 @@ def wait_until(cond: Callable[[], bool], timeout: float, step: float = 1.0) -> f
         time.sleep(step)
 
 
+def last(xs: list[Load] | list[Step]) -> str:
+    return f"{xs[-1].wall:.2f}" if xs else "-"
+
+
+def server_errors(log: str) -> list[str]:
+    """ERROR records of the server log, each with its traceback; a closed websocket is no error of the page."""
+    records = re.findall(r"^\S+ \S+ ERROR .*(?:\n(?!\d{4}-).*)*", log, re.M)
+    return [e for e in records if "WebSocketClosedError" not in e]
+
+
 def open_sessions(
-    context: Any, url: str, n: int, server: Server
+    context: Any, url: str, expected: int, n: int, server: Server
 ) -> tuple[list[Any], list[Load], list[float]]:
     """``n`` new pages of ``url``, each fully rendered and kept open; RSS after each one."""
     pages, loads, rss = [], [], []
     for _ in range(n):
-        page = context.new_page()
-        loads.append(load(page, url, WIDGETS))
-        pages.append(page)
+        pages.append(context.new_page())
+        try:
+            loads.append(load(pages[-1], url, expected))
+        except Incomplete:
+            for page in pages:
+                page.close()
+            raise
         rss.append(server.rss())
     time.sleep(2)  # let the last websocket messages settle
     rss[-1] = server.rss()
@@ -328,19 +318,22 @@ def slope(ys: list[float]) -> float:
     return sum((x - mx) * (y - my) for x, y in enumerate(ys)) / sum((x - mx) ** 2 for x in range(n))
 
 
-def fmt_s(xs: list[float]) -> tuple[str, str]:
-    return f"{statistics.median(xs):.2f} s", f"{max(xs):.2f} s"
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--runs", type=int, default=5, help="cold/warm/empty loads each (>= 5)")
+    p.add_argument("--runs", type=int, default=5, help="cold/warm/filter/drill/empty rounds per dashboard")
+    p.add_argument(
+        "--dashboards", nargs="+", default=[], metavar="NAME|ID", help="measure only these demo dashboards"
+    )
+    p.add_argument("--users", type=int, default=20, help="concurrent users opening dashboards (0: skip)")
     p.add_argument("--sessions", type=int, default=20, help="sessions held open for the memory test")
     p.add_argument(
         "--after", type=float, default=TARGETS["after_s"], help="seconds to follow RSS after closing all"
     )
     p.add_argument(
         "--settle", type=float, default=25.0, help="seconds from warm-up cleanup to the idle RSS reading"
+    )
+    p.add_argument(
+        "--cached-interactions", action="store_true", help="do not flush the query cache before filter/drill"
     )
     p.add_argument(
         "--no-launcher-env", action="store_true", help="run the server without .ci/portal's exports"
@@ -375,8 +368,13 @@ def main(argv: list[str] | None = None) -> int:
         say(f"building the default demo warehouse in {home} ...")
         res["demo_wall"], res["demo_counts"] = build_demo(env)
         say(f"demo built in {res['demo_wall']:.1f} s ({res['demo_counts']})")
-        dash_id, res["widgets"], empty_id, copy_id = prepare_dashboards(home)
-        dash_url, empty_url = f"{base}/dashboard?id={dash_id}", f"{base}/dashboard?id={empty_id}"
+        demos, empty_id = prepare_dashboards(home)
+        for d in demos:
+            d.url = f"{base}/dashboard?id={d.id}"
+        chosen = select_demos(demos, args.dashboards)
+        mem = next(d for d in demos if d.name == MEMORY_DASHBOARD)
+        res["memory_dashboard"] = mem
+        empty_url = f"{base}/dashboard?id={empty_id}"
         cache = QueryCache(Redis.from_url(redis_url))
 
         t0 = time.perf_counter()
@@ -388,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
 
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            context = browser.new_context(viewport={"width": 1500, "height": 1000})
+            context = browser.new_context(viewport=VIEWPORT)
             page = context.new_page()
             page.goto(f"{base}/login?next=/")
             page.fill("input[name=email]", EMAIL)
@@ -398,19 +396,9 @@ def main(argv: list[str] | None = None) -> int:
             assert "/login" not in page.url, "sign-in failed"
 
             cache.invalidate()
-            res["first"] = load(page, dash_url, res["widgets"])
+            res["first"] = load(page, mem.url, mem.widgets)
             say(f"first load after server start (cold cache, cold server): {res['first'].wall:.2f} s")
-            try:  # a second session of the same dashboard
-                load(page, dash_url, res["widgets"], timeout=20)
-            except RuntimeError:
-                if SAVED_RANGE_BUG not in server.log():
-                    raise
-                res["workaround"] = dash_id
-                dash_id, dash_url = copy_id, f"{base}/dashboard?id={copy_id}"
-                say(
-                    f"BUG: 2nd session of the demo dashboard failed ({SAVED_RANGE_BUG}...); using id {dash_id}"
-                )
-                load(page, dash_url, res["widgets"])
+            load(page, mem.url, mem.widgets, timeout=30)  # a second session of the same dashboard
             page.close()
 
             # -- memory: idle baseline, N sessions open, the minute after closing them ----------
@@ -419,7 +407,9 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(args.settle)  # the server releases their memory a few seconds after discarding them
             res["rss_idle"] = server.rss()
             say(f"idle RSS {res['rss_idle']:.0f} MB (live sessions {server.live_sessions()})")
-            pages, res["open_loads"], rss = open_sessions(context, dash_url, args.sessions, server)
+            pages, res["open_loads"], rss = open_sessions(
+                context, mem.url, mem.widgets, args.sessions, server
+            )
             res["rss_open"], res["rss_curve"] = rss[-1], rss
             res["live_open"] = server.live_sessions()
             say(f"{args.sessions} sessions open: RSS {res['rss_open']:.0f} MB, live {res['live_open']}")
@@ -450,24 +440,31 @@ def main(argv: list[str] | None = None) -> int:
                 f"({res['rss_after'] / res['rss_idle']:.2f} x idle), live {res['live_after']}, gone after {gone}"
             )
 
-            # -- page load timings (no other session alive on the server) -------------------------
+            # -- page timings per dashboard, the empty page interleaved ---------------------------
             page = context.new_page()
-            cold, warm, empty = [], [], []
+            timings = [Timings(d) for d in chosen]
+            empties: list[Load] = []
+            empty_t = Timings(Demo(empty_id, "empty dashboard", 0, empty_url))
+
+            def empty() -> None:
+                mark = len(server.log())
+                if (x := measured(server, "empty", empty_t, lambda: load(page, empty_url, 0))) is not None:
+                    x.build = server.page_get_s(mark, empty_id)
+                    empties.append(x)
+
             for i in range(args.runs):
-                cache.invalidate()
-                cold.append(load(page, dash_url, res["widgets"]))
-                warm.append(load(page, None, res["widgets"]))
-                empty.append(load(page, empty_url, 0))
-                say(
-                    f"run {i + 1}/{args.runs}: cold {cold[-1].wall:.2f} s, warm {warm[-1].wall:.2f} s, "
-                    f"empty {empty[-1].wall:.2f} s"
-                )
-            res.update(cold=cold, warm=warm, empty=empty)
-            # Server-side GET durations, in request order: (cold, warm) per run, after the sessions above.
-            builds = server.page_build_ms(f"/dashboard?id={dash_id}")[-2 * args.runs :]
-            res["build_cold"] = [ms / 1000 for ms in builds[0::2]]
-            res["build_warm"] = [ms / 1000 for ms in builds[1::2]]
-            res["build_empty"] = [ms / 1000 for ms in server.page_build_ms(f"/dashboard?id={empty_id}")]
+                for t in timings:
+                    failures = sum(t.failed.values()) + sum(empty_t.failed.values())
+                    time_dashboard(page, server, cache, t, empty, not args.cached_interactions)
+                    if sum(t.failed.values()) + sum(empty_t.failed.values()) > failures:
+                        page.close()  # it may have crashed or hang: the next round gets a new tab
+                        page = context.new_page()
+                    say(
+                        f"run {i + 1}/{args.runs} {t.demo.name}: cold {last(t.cold)} s, warm {last(t.warm)} s, "
+                        f"filter {last(t.filter)} s, drill {last(t.drill)} / back {last(t.back)} s, "
+                        f"empty {last(empties)} s"
+                    )
+            res.update(timings=timings, empty=empties, empty_failed=empty_t.failed)
             page.close()
             res["rss_after_timing"] = server.rss()
             res["session_options"] = SESSION_OPTIONS.findall(server.log())
@@ -479,12 +476,39 @@ def main(argv: list[str] | None = None) -> int:
 
             # -- reuse check: the same number of sessions again ------------------------------------
             if not args.no_reopen:
-                pages, _, rss = open_sessions(context, dash_url, args.sessions, server)
-                res["rss_reopen_base"], res["rss_reopen"] = res["rss_after_timing"], rss[-1]
-                say(f"re-opened {args.sessions} sessions: RSS {res['rss_reopen']:.0f} MB")
-                for pg in pages:
-                    pg.close()
+                try:
+                    pages, _, rss = open_sessions(context, mem.url, mem.widgets, args.sessions, server)
+                except Incomplete as exc:
+                    say(f"FAILED re-opening the sessions: {str(exc)[:600]}")
+                else:
+                    res["rss_reopen_base"], res["rss_reopen"] = res["rss_after_timing"], rss[-1]
+                    say(f"re-opened {args.sessions} sessions: RSS {res['rss_reopen']:.0f} MB")
+                    for pg in pages:
+                        pg.close()
+
+            # -- concurrent users -----------------------------------------------------------------
+            if args.users > 0:
+                cache.invalidate()
+                c0 = server.cpu()
+                crowd = concurrent_users(
+                    browser,
+                    context.storage_state(),
+                    [(d.url, d.widgets) for d in chosen],
+                    args.users,
+                    VIEWPORT,
+                )
+                res["crowd"], res["crowd_cpu"] = crowd, server.cpu() - c0
+                say(
+                    f"{args.users} concurrent users: p50 {statistics.median(crowd.times or [math.nan]):.2f} s, "
+                    f"max {max(crowd.times or [math.nan]):.2f} s, {crowd.failed} not complete"
+                )
             browser.close()
+        res["server_errors"] = server_errors(server.log())
+    except BaseException:
+        if server is not None:  # the page's side of a failure: the server's own errors, if any
+            errors = server_errors(server.log())
+            say("server errors (last 3):\n" + ("\n".join(e[-2000:] for e in errors[-3:]) or "none logged"))
+        raise
     finally:
         if server is not None:
             server.stop()
@@ -499,38 +523,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(r: dict[str, Any], args: argparse.Namespace) -> None:
-    n, ok = args.sessions, lambda good: "yes" if good else "NO"
-    rows: list[tuple[str, str, str, str, str]] = []
-
-    def timing(label: str, loads: list[Load], target: float | None = None, builds: list[float] | None = None):
-        walls = [x.wall for x in loads]
-        p50, mx = fmt_s(walls)
-        tgt = f"< {target:g} s" if target else ""
-        met = ok(statistics.median(walls) < target and max(walls) < target) if target else ""
-        rows.append((label, p50, mx, tgt, met))
-        rows.append(
-            ("   TTFB (browser: GET incl. server page build)", *fmt_s([x.ttfb for x in loads]), "", "")
-        )
-        if builds:
-            rows.append(("   server GET time (tornado access log)", *fmt_s(builds), "", ""))
-        rows.append(
-            (
-                "   after TTFB: JS, websocket doc pull, render",
-                *fmt_s([x.wall - x.ttfb for x in loads]),
-                "",
-                "",
-            )
-        )
-
-    timing(
-        f"cold cache: goto -> {r['widgets']} widgets rendered", r["cold"], TARGETS["cold"], r["build_cold"]
+    n = args.sessions
+    empties: list[Load] = r["empty"]
+    rows, base = timing_rows(
+        r["timings"], empties, r["empty_failed"], r.get("crowd"), r.get("crowd_cpu", 0.0)
     )
-    timing("warm cache: reload -> rendered", r["warm"], TARGETS["warm"], r["build_warm"])
-    timing("empty dashboard (Panel/Bokeh page alone)", r["empty"], None, r["build_empty"])
     first = r["first"]
-    rows.append(("first load after server start (cold)", f"{first.wall:.2f} s", "", "", ""))
     rows.append(
-        (f"{n} loads while sessions accumulate (warm)", *fmt_s([x.wall for x in r["open_loads"]]), "", "")
+        ("first load after server start (cold, memory dashboard)", f"{first.wall:.2f} s", "", "", "", "", "")
+    )
+    opened = [x.wall for x in r["open_loads"]]
+    rows.append(
+        (f"{n} loads while sessions accumulate (warm, memory dashboard)", *fmt_s(opened), "", "", "", "")
     )
 
     growth = r["rss_open"] - r["rss_idle"]
@@ -548,7 +552,7 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
             "growth per session (RSS delta / N)",
             f"{per:.1f} MB",
             f"< {TARGETS['per_session_mb']:g} MB",
-            ok(per < TARGETS["per_session_mb"]),
+            yes_no(per < TARGETS["per_session_mb"]),
         ),
         (f"  slope over sessions {n // 2}..{n}", f"{slope(tail):.1f} MB", "", ""),
         (
@@ -561,7 +565,7 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
             "  ratio to idle",
             f"{ratio:.2f}",
             f"<= {TARGETS['after_ratio']:.2f} at {TARGETS['after_s']:g} s",
-            ok(ratio <= TARGETS["after_ratio"] and waited >= TARGETS["after_s"] - 1),
+            yes_no(ratio <= TARGETS["after_ratio"] and waited >= TARGETS["after_s"] - 1),
         ),
         (
             "  sessions discarded after",
@@ -601,23 +605,33 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
             )
         )
 
+    demos = ", ".join(f'"{t.demo.name}"' for t in r["timings"])
     print(
         f"\nDashboard page benchmark: demo warehouse built by `conductor demo --no-serve` in "
         f"{r['demo_wall']:.1f} s ({r['demo_counts']});\n"
-        f'dashboard "{DASHBOARD_NAME}" of {TENANT} ({r["widgets"]} widgets), {args.runs} runs each, '
-        f"server started in {r['server_start']:.1f} s, total benchmark time {r['total']:.0f} s\n"
+        f"dashboards {demos} of {TENANT}, {args.runs} runs each, ratios = p50 / p50 of the empty dashboard "
+        f"({base:.2f} s);\nquery cache flushed before cold loads"
+        + ("" if args.cached_interactions else ", filter changes and drill steps")
+        + f"; server started in {r['server_start']:.1f} s, total benchmark time {r['total']:.0f} s\n"
     )
-    if "workaround" in r:
-        print(
-            f"NOTE: every session but the first of the demo dashboard (id {r['workaround']}, saved range "
-            f"{{{{now-6M}}}}..{{{{now}}}}) fails in create_page (ValueError: time_range {SAVED_RANGE_BUG}...'),\n"
-            f"a bug in DashboardBuilder._load_layout; figures below are for a copy with the preset range "
-            f"'{PRESET_RANGE[0]}'.\n"
-        )
+    if errors := r.get("server_errors"):
+        heads = dict.fromkeys(e.split("\n", 1)[0][24:] for e in errors)
+        print(f"NOTE: the server logged {len(errors)} error(s): " + "; ".join(list(heads)[:5]) + "\n")
     w = max(len(x[0]) for x in [*rows, *mem]) + 2
-    print(f"{'page load':<{w}}{'p50':>9}{'max':>9}  {'target':<10}{'met':<4}")
-    for label, p50, mx, tgt, met in rows:
-        print(f"{label:<{w}}{p50:>9}{mx:>9}  {tgt:<10}{met:<4}")
+    print(
+        f"{'page (browser, wall clock)':<{w}}{'p50':>9}{'max':>9}{'x empty':>9}  {'target':<9}{'met':<5}note"
+    )
+    for label, p50, mx, rel, tgt, met, note in rows:
+        print(f"{label:<{w}}{p50:>9}{mx:>9}{rel:>9}  {tgt:<9}{met:<5}{note}".rstrip())
+    kinds = ("cold", "warm", "filter", "drill", "back")
+    print(f"\n{'server CPU per page view (user+system, p50 s)':<{w}}" + "".join(f"{k:>9}" for k in kinds))
+    for t in r["timings"]:
+        cells = [
+            f"{statistics.median(c):.2f}" if (c := [x.cpu for x in getattr(t, k)]) else "-" for k in kinds
+        ]
+        print(f"{t.demo.name:<{w}}" + "".join(f"{c:>9}" for c in cells))
+    if empties:
+        print(f"{'empty dashboard':<{w}}{statistics.median([x.cpu for x in empties]):>9.2f}")
     print(f"\n{'server memory (RSS, server process only)':<{w}}{'value':>18}  {'target':<16}{'met':<4}")
     for label, value, tgt, met in mem:
         print(f"{label:<{w}}{value:>18}  {tgt:<16}{met:<4}")

@@ -559,7 +559,9 @@ def test_filter_change_updates_charts_in_place(page: Page, portal_url: str, shot
     while (after := state()) is None or after["values"] == before["values"]:
         assert time.time() < deadline, f"the team chart did not change: {after}"
         page.wait_for_timeout(300)
-    expect(page.locator(".cbi-updating")).to_have_count(0)
+    # Dimmed while its data was re-fetched, and back to normal once it arrived.
+    expect(page.locator('.cbi-widget[style*="--cbi-updating: 1"]')).to_have_count(0)
+    expect(tile(page, title)).to_have_css("opacity", "1")
     assert after["id"] == before["id"], "the chart was rebuilt instead of updated in place"
     assert sum(after["values"]) > sum(before["values"])  # a wider window counts more tickets
     shot(page, "filter-updated-in-place")
