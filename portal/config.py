@@ -53,6 +53,14 @@ class Settings:
     #: ``/metrics``: a bearer token for scrapers and the networks allowed without it.
     metrics_token: str = ""
     metrics_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    #: Outgoing mail: ``smtp://[user:pass@]host[:port][?starttls=1]`` or ``smtps://...``; empty
+    #: (the embedded default) writes each message as an ``.eml`` file to :attr:`outbox_dir`.
+    smtp_url: str = ""
+    mail_from: str = "Conductor BI <reports@conductor.localhost>"
+    #: Webhooks (and REST sources) may not call loopback, private or link-local addresses unless
+    #: allowed here: all of them, or the listed host names.
+    webhook_allow_private: bool = False
+    webhook_allowed_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -100,6 +108,12 @@ class Settings:
             login_per_minute=ints["CONDUCTOR_LOGIN_PER_MINUTE"],
             metrics_token=e.get("CONDUCTOR_METRICS_TOKEN", ""),
             metrics_networks=networks,
+            smtp_url=e.get("SMTP_URL", ""),
+            mail_from=e.get("CONDUCTOR_MAIL_FROM", "Conductor BI <reports@conductor.localhost>"),
+            webhook_allow_private=_flag(e.get("WEBHOOK_ALLOW_PRIVATE", "0")),
+            webhook_allowed_hosts=tuple(
+                h.strip().lower() for h in e.get("WEBHOOK_ALLOWED_HOSTS", "").split(",") if h.strip()
+            ),
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -116,6 +130,11 @@ class Settings:
     def warehouse(self) -> str:
         """SQLAlchemy URL of the business-data warehouse (embedded DuckDB by default)."""
         return self.warehouse_url or f"duckdb:///{self.home / 'warehouse.duckdb'}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where mail goes without an SMTP server (one ``.eml`` file per message and recipient)."""
+        return self.home / "outbox"
 
     @property
     def results_dir(self) -> Path:

@@ -305,7 +305,8 @@ def test_many_category_labels_are_turned_and_thinned():
     p = charts.render(ChartSpec(viz="column", x="week", y=["tickets"]), weeks, "bokeh")
     overrides = p.xaxis[0].major_label_overrides
     shown = [f for f in p.x_range.factors if overrides.get(f, f) != ""]
-    assert p.xaxis[0].major_label_orientation > 0 and 5 <= len(shown) <= 30
+    # At most one label per ~28 px of a half-width tile (420 px): readable, not touching.
+    assert p.xaxis[0].major_label_orientation > 0 and 5 <= len(shown) <= 16
 
 
 def test_treemap_labels_fit_their_tiles():

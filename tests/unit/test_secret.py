@@ -74,3 +74,21 @@ def test_settings_from_env_security_options():
 def test_metrics_closed_by_default_outside_dev_mode():
     assert Settings.from_env({"CONDUCTOR_DEV": "0"}).metrics_networks == ()
     assert Settings.from_env({}).metrics_networks == ("127.0.0.0/8", "::1/128")
+
+
+def test_settings_from_env_delivery_options(tmp_path):
+    s = Settings.from_env(
+        {
+            "CONDUCTOR_HOME": str(tmp_path),
+            "SMTP_URL": "smtps://mail.example.com",
+            "WEBHOOK_ALLOW_PRIVATE": "1",
+            "WEBHOOK_ALLOWED_HOSTS": " Hooks.Example.com , ,tickets.local",
+        }
+    )
+    assert s.smtp_url == "smtps://mail.example.com"
+    assert s.webhook_allow_private is True
+    assert s.webhook_allowed_hosts == ("hooks.example.com", "tickets.local")
+    # Embedded default: no mail server, messages land in the data directory's outbox.
+    d = Settings.from_env({"CONDUCTOR_HOME": str(tmp_path)})
+    assert d.smtp_url == "" and d.outbox_dir == tmp_path.resolve() / "outbox"
+    assert d.webhook_allow_private is False and d.webhook_allowed_hosts == ()
