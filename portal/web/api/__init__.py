@@ -34,6 +34,7 @@ from portal.web.api.reports import (
     ReportHandler,
     ReportsHandler,
 )
+from portal.web.api.schedules import SchedulePreviewHandler
 from portal.web.api.tokens import MeHandler, TokenHandler, TokensHandler
 from portal.web.api.trash import TrashHandler, TrashRestoreHandler
 
@@ -65,6 +66,7 @@ def routes(ctx: AppContext) -> list[tuple[str, type[RequestHandler], dict[str, A
         (r"/api/widgets", WidgetsHandler),
         (r"/api/widgets/(\d{1,18})", WidgetHandler),
         (r"/api/widgets/(\d{1,18})/data", WidgetDataHandler),
+        (r"/api/schedules/preview", SchedulePreviewHandler),
         (r"/api/trash", TrashHandler),
         (r"/api/trash/(report|dashboard)/(\d{1,18})/restore", TrashRestoreHandler),
         (r"/api/.*", NotFoundHandler),
