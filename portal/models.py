@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
 
@@ -209,6 +210,8 @@ class ReportSchedule(Base):
     offpeak_only: Mapped[bool] = mapped_column(Boolean, default=False)
     priority: Mapped[str] = mapped_column(String(16), default="normal")
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The last fire claimed (portal.queue.schedules.due_fire's baseline); set when created.
+    last_fire_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ReportTrigger(Base):
@@ -363,27 +366,74 @@ class PdfRender(Base):
 
 # --------------------------------------------------------------------------- jobs
 class JobRecord(Base):
+    """The mirror of one job: its state (``portal.queue.states``), why it waits, who it acts for.
+
+    Written only through :mod:`portal.jobstore` (``move`` is the one writer of ``status``).
+    """
+
     __tablename__ = "job_queue"
-    __table_args__ = (Index("ix_job_queue_status_prio", "status", "priority"),)
+    __table_args__ = (
+        Index("ix_job_queue_status_prio", "status", "priority"),
+        Index("ix_job_queue_tenant_status", "tenant_id", "status"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
-    job_type: Mapped[str] = mapped_column(String(32))
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    job_class: Mapped[str] = mapped_column(String(32))  # portal.specs.jobs.JobClass
+    pool: Mapped[str] = mapped_column(String(16), default="batch", server_default="batch")  # realtime|batch
     rq_job_id: Mapped[str | None] = mapped_column(String(128), unique=True, default=None)
     dedup_key: Mapped[str | None] = mapped_column(String(128), default=None, index=True)
+    # The account the job acts for (a schedule's owner, whoever clicked "run").
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
     payload_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
     priority: Mapped[str] = mapped_column(String(16), default="normal")
     status: Mapped[str] = mapped_column(String(16), default="queued")
-    # queued|running|retry|failed|done|canceled|deferred
+    # queued|deferred|waiting|running|retrying|failed|done|canceled (portal.queue.states.JobState)
+    # The human reason a job waits or ended: "tenant acme runs 2 of 2 allowed".
     status_reason: Mapped[str | None] = mapped_column(Text, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     not_before_at: Mapped[datetime | None] = mapped_column(default=None)
     scheduled_for: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When it last entered a queue for a new run (creation, retry, deferral over): queue lag.
+    enqueued_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     worker_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    # A small summary of the outcome: rows, runtime, error class (never the result itself).
+    result_json: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class ScheduleFire(Base):
+    """One fire of a schedule, claimed once: two schedulers cannot both fire (schedule, time)."""
+
+    __tablename__ = "schedule_fires"
+    __table_args__ = (UniqueConstraint("schedule_id", "fire_time", name="uq_schedule_fires_schedule_fire"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("report_schedules.id", ondelete="CASCADE"))
+    fire_time: Mapped[datetime] = mapped_column()  # UTC
+    job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("job_queue.id", ondelete="SET NULL"), default=None, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Delivery(Base):
+    """One message a job sent (or tried to) to one recipient; the key makes a retry skip it."""
+
+    __tablename__ = "deliveries"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job_queue.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # email|webhook|in_app
+    recipient: Mapped[str] = mapped_column(String(320))
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="sent")  # sent|failed
+    message_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class WorkerPool(Base):
