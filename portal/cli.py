@@ -118,6 +118,60 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return cmd_serve(settings, args)
 
 
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """RQ workers on one pool's queues (critical > high > normal > low), with RQ's scheduler."""
+    from portal.infra.redis_server import ensure_redis
+    from portal.jobqueue.workers import run_workers
+
+    if args.n < 1:
+        print(f"error: -n: the number of worker processes must be at least 1 (got {args.n})", file=sys.stderr)
+        return 2
+    settings.home.mkdir(parents=True, exist_ok=True)
+    url, embedded = ensure_redis(settings)
+    if embedded is not None:
+        # The task functions build their context from the environment: point them (and the
+        # forked workers of -n) at this server, not at a second embedded one.
+        os.environ["REDIS_URL"] = url
+        logging.getLogger(__name__).warning(
+            "REDIS_URL is empty: using a private embedded Redis at %s; only jobs enqueued there run", url
+        )
+    try:
+        return run_workers(url, args.pool, count=args.n, burst=args.burst)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
+    """Fire due schedules every few seconds (any number of schedulers fire each fire once)."""
+    if args.interval <= 0:
+        print(f"error: --interval: must be more than 0 seconds (got {args.interval:g})", file=sys.stderr)
+        return 2
+    import signal
+    import threading
+
+    from portal.context import build_context
+    from portal.jobqueue.scheduler import run_scheduler, tick
+
+    ctx = build_context(settings)
+    if ctx.embedded_redis is not None:
+        logging.getLogger(__name__).warning(
+            "REDIS_URL is empty: fired jobs go to a private embedded Redis that no worker shares"
+        )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        if args.once:
+            result = tick(ctx)
+            print(f"fired {len(result.fired)} schedule(s), skipped {len(result.skipped)}")
+        else:
+            run_scheduler(ctx, interval=args.interval, stop=stop)
+    finally:
+        ctx.close()
+    return 0
+
+
 def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
@@ -244,6 +298,17 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--reload", action="store_true", help="rebuild the demo warehouse")
     dm.add_argument("--no-serve", action="store_true", help="prepare everything but do not serve")
     dm.set_defaults(fn=cmd_demo)
+
+    wk = sub.add_parser("worker", help="run RQ workers for a pool (realtime or batch)")
+    wk.add_argument("--pool", required=True, choices=["realtime", "batch"])
+    wk.add_argument("-n", type=int, default=1, help="number of worker processes (default 1)")
+    wk.add_argument("--burst", action="store_true", help="exit once the queues are empty")
+    wk.set_defaults(fn=cmd_worker)
+
+    sc = sub.add_parser("scheduler", help="fire due report schedules (every 10 s)")
+    sc.add_argument("--interval", type=float, default=10.0, help="seconds between ticks")
+    sc.add_argument("--once", action="store_true", help="one tick, then exit")
+    sc.set_defaults(fn=cmd_scheduler)
 
     cu = sub.add_parser("create-user", help="add a user (password from CONDUCTOR_PASSWORD or a prompt)")
     cu.add_argument("--tenant", required=True)

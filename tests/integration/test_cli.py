@@ -126,3 +126,11 @@ def test_serve_subprocess_health_page_and_clean_exit(home):
     # the embedded Redis it started is gone too
     left = subprocess.run(["pgrep", "-f", f"redis-server.*{home}"], capture_output=True, text=True).stdout
     assert not left.strip(), out
+
+
+def test_worker_and_scheduler_refuse_bad_numbers(home, capsys):
+    """Issue 9: bad input names the option and exits 2, before any Redis or database is touched."""
+    assert main(["worker", "--pool", "batch", "-n", "0"]) == 2
+    assert "-n:" in capsys.readouterr().err
+    assert main(["scheduler", "--interval", "-5"]) == 2
+    assert "--interval:" in capsys.readouterr().err

@@ -1,0 +1,49 @@
+"""Report task functions: thin, by id, acting as the job's owner.
+
+Enqueued by dotted path (``"jobs.reports.execute"``) for ``report_execute`` and
+``report_schedule`` jobs; the payload holds ``report_id`` and optional ``params``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from jobs.runtime import run_tracked
+from portal.context import AppContext
+from portal.errors import BadRequest, PermissionDenied
+from portal.identity.principal import principal_for_user_id
+from portal.jobqueue.lifecycle import Failure
+from portal.models import JobRecord
+from portal.reports.service import execute_report
+
+
+def _run(ctx: AppContext, session: Session, record: JobRecord) -> dict[str, Any] | Failure:
+    if record.owner_id is None:
+        # A job acts as its owner, never as "whoever": an owner deleted since cannot run it.
+        raise PermissionDenied(f"job {record.id} has no owner to act as")
+    principal = principal_for_user_id(session, record.owner_id, kind="job")
+    payload = record.payload_json or {}
+    try:
+        report_id = int(payload["report_id"])
+    except (KeyError, TypeError, ValueError):
+        raise BadRequest("report_id: the job's payload names no report", field="report_id") from None
+    params = payload.get("params") or None
+    ex = execute_report(session, principal, report_id, ctx.warehouse, ctx.settings.results_dir, params=params)
+    summary: dict[str, Any] = {
+        "execution_id": ex.id,
+        "status": ex.status,
+        "rows": ex.row_count,
+        "runtime_ms": ex.runtime_ms,
+    }
+    if ex.status == "failed":
+        # The warehouse failed: keep the failed execution row, let the job retry.
+        error = str((ex.meta_json or {}).get("error", "the warehouse query failed"))
+        return Failure(error=f"execution {ex.id} failed: {error}", result=summary)
+    return summary
+
+
+def execute(job_id: int) -> dict[str, Any] | None:
+    """Run the report of job ``job_id`` and record the execution; None if already finished."""
+    return run_tracked(job_id, _run)

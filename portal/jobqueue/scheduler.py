@@ -1,0 +1,171 @@
+"""The schedule tick: every active schedule whose fire is due gets one job, however many schedulers run.
+
+Per schedule and tick: :func:`~portal.queue.schedules.due_fire` says which fire is owed (one
+catch-up after downtime, not a burst); :func:`~portal.jobstore.claim_fire` claims it — the
+UNIQUE (schedule, fire time) lets exactly one scheduler win, the others skip it; the winner
+creates the ``report_schedule`` job (deduplicated by the fire's key as a second guard), links
+it to the fire, stores ``next_run_at`` and commits; only then is the job enqueued.
+
+Each schedule has its own transaction: one broken schedule (its owner disabled, an expression
+that no longer parses) is logged and skipped, the others still fire.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from pydantic import ValidationError
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal.errors import PortalError
+from portal.identity.principal import principal_for_user_id
+from portal.infra.db import transaction
+from portal.jobqueue.enqueue import enqueue_job
+from portal.jobstore import claim_fire, create_job, link_fire
+from portal.models import JobRecord, ReportSchedule, utcnow
+from portal.queue.schedules import due_fire, fire_key, next_fire_times
+from portal.queue.states import JobState
+from portal.specs.jobs import JobClass, ScheduleSpec
+
+log = logging.getLogger(__name__)
+
+#: How often ``conductor scheduler`` ticks: fires are whole minutes, so a fire starts <= 10 s late.
+TICK_SECONDS = 10.0
+
+
+class QueueContext(Protocol):
+    """What a tick needs of the application context (``portal.context.AppContext`` has it)."""
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+
+    @property
+    def redis(self) -> Redis: ...
+
+
+@dataclass
+class TickResult:
+    """What one tick did: the jobs it created (ids) and the schedules it skipped, with why."""
+
+    fired: list[int] = field(default_factory=list)
+    skipped: dict[int, str] = field(default_factory=dict)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    # SQLite hands stored times back naive; they are UTC.
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _spec(row: ReportSchedule) -> ScheduleSpec:
+    return ScheduleSpec(
+        schedule_expr=row.schedule_expr,
+        timezone=row.timezone,
+        offpeak_only=row.offpeak_only,
+        priority=row.priority,
+    )
+
+
+def tick(ctx: QueueContext, now: datetime | None = None) -> TickResult:
+    """Fire every active schedule that is due at ``now`` (aware; default: the clock) once."""
+    at = _utc(now) or utcnow()
+    out = TickResult()
+    with ctx.sessions() as session:
+        ids = list(session.scalars(select(ReportSchedule.id).where(ReportSchedule.is_active.is_(True))))
+    for schedule_id in ids:
+        try:
+            record = _fire_one(ctx.sessions, schedule_id, at)
+        except (PortalError, ValidationError, ValueError) as exc:
+            log.warning("schedule %s: not fired: %s", schedule_id, exc)
+            out.skipped[schedule_id] = str(exc).splitlines()[0][:200]
+            continue
+        if record is None:
+            continue
+        out.fired.append(record.id)
+        try:
+            # After the commit (a worker must find the record), never before.
+            enqueue_job(ctx.redis, record, now=at)
+        except RedisError:
+            # The fire is claimed and its job stays queued: reconciliation enqueues it again.
+            log.exception("schedule %s: job %s created but not enqueued", schedule_id, record.id)
+    return out
+
+
+def _fire_one(sessions: sessionmaker[Session], schedule_id: int, now: datetime) -> JobRecord | None:
+    """Claim and create the due fire of one schedule in one transaction; None if nothing to fire."""
+    with transaction(sessions) as session:
+        row = session.get(ReportSchedule, schedule_id)
+        if row is None or not row.is_active:
+            return None
+        spec = _spec(row)
+        upcoming = next_fire_times(spec, now, 1)
+        next_run = upcoming[0] if upcoming else None
+        last = _utc(row.last_fire_at)
+        if last is None:
+            # No baseline yet (a schedule written without one): it owes nothing before now.
+            _set_baseline(session, schedule_id, now, next_run)
+            return None
+        fire = due_fire(spec, last, now)
+        if fire is None:
+            if _utc(row.next_run_at) != next_run:
+                row.next_run_at = next_run
+            return None
+        if row.created_by is None:
+            raise PortalError(f"schedule {schedule_id} has no owner to run as")
+        # Who the job acts as is checked before the claim: a refused owner leaves the fire unclaimed.
+        principal = principal_for_user_id(session, row.created_by, kind="job")
+        if not claim_fire(session, schedule_id, fire):
+            return None  # another scheduler fired it
+        record = create_job(
+            session,
+            principal,
+            job_class=JobClass.REPORT_SCHEDULE,
+            payload={
+                "report_id": row.report_id,
+                "schedule_id": schedule_id,
+                "fire_time": fire.isoformat(),
+                "params": {},
+            },
+            priority=spec.priority,
+            dedup_key=fire_key(schedule_id, fire),
+            scheduled_for=fire,
+        )
+        link_fire(session, schedule_id, fire, record.id)
+        row.next_run_at = next_run
+        if record.status != JobState.QUEUED:  # an older job of this key (should not happen): leave it
+            return None
+        return record
+
+
+def _set_baseline(session: Session, schedule_id: int, now: datetime, next_run: datetime | None) -> None:
+    session.execute(
+        update(ReportSchedule)
+        .where(ReportSchedule.id == schedule_id, ReportSchedule.last_fire_at.is_(None))
+        .values(last_fire_at=now, next_run_at=next_run)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def run_scheduler(
+    ctx: QueueContext, *, interval: float = TICK_SECONDS, stop: threading.Event | None = None
+) -> None:
+    """Tick every ``interval`` seconds until ``stop`` is set; a failing tick is logged, not fatal."""
+    done = stop or threading.Event()
+    while not done.is_set():
+        started = utcnow()
+        try:
+            result = tick(ctx, started)
+            if result.fired:
+                log.info("scheduler: fired %d schedule(s): jobs %s", len(result.fired), result.fired)
+        except Exception:  # the database or Redis is away: try again next tick
+            log.exception("scheduler: tick failed")
+        elapsed = (utcnow() - started).total_seconds()
+        done.wait(max(0.0, interval - elapsed))
