@@ -99,7 +99,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from portal.web.server import serve
 
     check_up_to_date(settings.metadata_url)
-    serve(settings)
+    serve(settings, job_processes=not args.no_workers)
     return 0
 
 
@@ -290,13 +290,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("seed-demo", help="create demo tenants, users and reports")
     s.set_defaults(fn=cmd_seed)
 
+    no_workers = "do not start a worker per pool and the scheduler as child processes"
     sv = sub.add_parser("serve", help="run the portal (web pages + REST API)")
+    sv.add_argument("--no-workers", action="store_true", help=no_workers)
     sv.set_defaults(fn=cmd_serve)
 
     dm = sub.add_parser("demo", help="migrate, load demo data and accounts, then serve")
     size_args(dm)
     dm.add_argument("--reload", action="store_true", help="rebuild the demo warehouse")
     dm.add_argument("--no-serve", action="store_true", help="prepare everything but do not serve")
+    dm.add_argument("--no-workers", action="store_true", help=no_workers)
     dm.set_defaults(fn=cmd_demo)
 
     wk = sub.add_parser("worker", help="run RQ workers for a pool (realtime or batch)")

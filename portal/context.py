@@ -29,6 +29,8 @@ class AppContext:
     redis: Redis
     warehouse: Warehouse
     embedded_redis: EmbeddedRedis | None = field(default=None, repr=False)
+    #: The Redis this process uses (the embedded server's, when ``REDIS_URL`` is empty).
+    redis_url: str = ""
 
     def close(self) -> None:
         """Release connections and stop an embedded Redis."""
@@ -54,4 +56,4 @@ def build_context(settings: Settings, *, catalog: Catalog = DEMO_CATALOG) -> App
         settings.max_query_rows,
         timeout_seconds=settings.query_timeout_seconds,
     )
-    return AppContext(settings, engine, make_sessionmaker(engine), redis, warehouse, embedded)
+    return AppContext(settings, engine, make_sessionmaker(engine), redis, warehouse, embedded, redis_url)

@@ -24,6 +24,7 @@ from tornado.web import HTTPError
 from portal.config import Settings
 from portal.context import AppContext, build_context
 from portal.errors import AuthenticationFailed
+from portal.jobqueue.children import JobProcesses, child_env, start_job_processes
 from portal.viz.elements import load_hv
 from portal.web import fonts, httpsecurity, scripts
 from portal.web.api import routes
@@ -331,9 +332,22 @@ def make_server(ctx: AppContext, *, port: int | None = None, start: bool = False
     return server
 
 
-def serve(settings: Settings) -> None:
-    """Serve until interrupted; running queries are interrupted and the embedded Redis stopped on exit."""
+def serve(settings: Settings, *, job_processes: bool = True) -> None:
+    """Serve until interrupted; running queries are interrupted and the embedded Redis stopped on exit.
+
+    With ``job_processes`` a worker per pool and the scheduler run as child processes on the
+    portal's Redis (:mod:`portal.jobqueue.children`), stopped before it.
+    """
     ctx = build_context(settings)
+    children: JobProcesses | None = None
+    if job_processes:
+        env = child_env(
+            os.environ,
+            redis_url=ctx.redis_url,
+            database_url=settings.database_url,
+            warehouse_url=settings.warehouse_url,
+        )
+        children = start_job_processes(env)
 
     def stop(*_: Any) -> None:
         # Without this, a long warehouse query on a worker thread keeps the process alive after SIGTERM.
@@ -349,6 +363,8 @@ def serve(settings: Settings) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        if children is not None:
+            children.stop()  # before the Redis they use goes away
         ctx.close()
 
 

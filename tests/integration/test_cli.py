@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -119,13 +120,61 @@ def test_serve_subprocess_health_page_and_clean_exit(home):
             timeout=10,
         )
         assert len(rep.json()["reports"]) >= 4
+        children = job_processes_of(proc.pid)
+        # Issue 9: a job submitted to the portal's Redis runs in the worker it started.
+        assert job_runs_in(children, home) == "done"
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
+        out, _ = proc.communicate(timeout=60)
     assert proc.returncode in (0, -signal.SIGTERM), out
-    # the embedded Redis it started is gone too
+    # the job processes and the embedded Redis it started are gone too
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE], out
     left = subprocess.run(["pgrep", "-f", f"redis-server.*{home}"], capture_output=True, text=True).stdout
     assert not left.strip(), out
+
+
+def job_processes_of(pid: int, timeout: float = 30) -> list[psutil.Process]:
+    """The worker per pool and the scheduler ``conductor serve`` started (waits for all three)."""
+    deadline = time.time() + timeout
+    while True:
+        kids = psutil.Process(pid).children()
+        roles = sorted(" ".join(k.cmdline()[3:]) for k in kids if "portal.cli" in k.cmdline())
+        if roles == ["scheduler", "worker --pool batch", "worker --pool realtime"]:
+            return [k for k in kids if "portal.cli" in k.cmdline()]
+        assert time.time() < deadline, f"job processes not started: {roles}"
+        time.sleep(0.3)
+
+
+def job_runs_in(children: list[psutil.Process], home: Path, timeout: float = 60) -> str:
+    """Submit a no-op job on the portal's database and Redis; the state its record reaches."""
+    from redis import Redis
+    from sqlalchemy import select
+
+    from portal.config import Settings
+    from portal.identity.principal import principal_for_user_id
+    from portal.infra.db import make_engine, make_sessionmaker, transaction
+    from portal.jobqueue.enqueue import submit
+    from portal.models import JobRecord, User
+
+    worker = next(c for c in children if "realtime" in c.cmdline())
+    redis = Redis.from_url(worker.environ()["REDIS_URL"])  # the portal's (embedded) Redis
+    engine = make_engine(Settings.from_env({"CONDUCTOR_HOME": str(home)}).metadata_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        with transaction(sessions) as s:
+            uid = s.scalar(select(User.id).where(User.email == "analyst@acme.example.com"))
+            sub = submit(s, principal_for_user_id(s, uid), "report_execute", {}, priority="high")
+        sub.enqueue(redis, func="jobs.runtime.noop")
+        deadline = time.time() + timeout
+        while True:
+            with sessions() as s:
+                state = s.scalar(select(JobRecord.status).where(JobRecord.id == sub.record.id))
+            if state in ("done", "failed") or time.time() > deadline:
+                return str(state)
+            time.sleep(0.3)
+    finally:
+        engine.dispose()
+        redis.close()
 
 
 def test_worker_and_scheduler_refuse_bad_numbers(home, capsys):

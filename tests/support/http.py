@@ -89,8 +89,10 @@ class PortalProcess:
     (no ``DATABASE_URL`` of another test). The server log is ``home/server.log``.
     """
 
-    def __init__(self, home: Path, **env: str) -> None:
+    def __init__(self, home: Path, *, workers: bool = False, **env: str) -> None:
         self.home = home
+        # The job processes (a worker per pool, the scheduler) only when a test needs them.
+        self.serve_args = ("serve",) if workers else ("serve", "--no-workers")
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         inherited = ("DATABASE_URL", "WAREHOUSE_URL", "REDIS_URL", "CONDUCTOR_URL", "CONDUCTOR_TOKEN")
@@ -128,7 +130,7 @@ class PortalProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "portal.cli", "serve"],
+            [sys.executable, "-m", "portal.cli", *self.serve_args],
             env=self.env,
             cwd=ROOT,
             stdout=self._log,
