@@ -47,8 +47,8 @@ from portal.viz.prepare import FIGURE_VIZ, HV_VIZ
 log = logging.getLogger(__name__)
 ROW_HEIGHT = 90
 EDIT_SPARE_ROWS = 4
-#: A tile's result and the Panel object that shows it (made on a pool thread).
-Loaded = tuple[WidgetResult, pn.viewable.Viewable]
+#: A tile's result and, when already made, the Panel object that shows it.
+Loaded = tuple[WidgetResult, pn.viewable.Viewable | None]
 #: Set on a tile while its data is re-fetched (dimmed; browser tests and the benchmark wait for the
 #: ``--cbi-updating`` property to read 0). A style, not a CSS class: Panel lays the whole page out
 #: again when a layout's classes change (measured: 22 class changes of one filter change cost the
@@ -264,12 +264,15 @@ class DashboardBuilder(pn.viewable.Viewer):
             self._loader.submit(wid, partial(self._load, w, scope, now))
 
     def _load(self, w: WidgetPlan, scope: Scope, now: Any) -> Loaded:
-        """A tile's data and what shows it; on a pool thread in a browser session, so that drawing
-        the chart (HoloViews, Bokeh models) does not hold the session's event loop up."""
+        """A tile's data, on a pool thread in a browser session.
+
+        The Panel objects that show it are made on the session's event loop (:meth:`_show`):
+        made on pool threads, they left a tile empty now and then in the browser tests.
+        """
         result = dashboards.guarded(
             w.widget, partial(dashboards.run_plan, w, self.ctx.warehouse, scope, now=now)
         )
-        return result, self._content(w.widget.id, result)
+        return result, None
 
     def _arrived(self, widget_id: int, loaded: Loaded) -> None:
         self._results[widget_id] = loaded[0]
