@@ -1,7 +1,7 @@
 """Loads a dashboard's tiles on a shared thread pool and hands them to the page in batches.
 
-Each tile's data and drawing (query, HoloViews/Bokeh models) run on :data:`TILE_POOL`, off the
-session's event loop. Results that arrive while the loop is busy are shown together: one
+Each tile's job (its queries) runs on :data:`TILE_POOL`, off the session's event loop; the
+page shows the results on the loop. Results that arrive while the loop is busy are shown together: one
 document update, one model graph recomputation and one layout pass in the browser, instead of
 one per tile (each layout pass repaints every chart already on the page). A newer request for
 a tile makes older ones moot (generations); a closed tab cancels what it still has queued.
