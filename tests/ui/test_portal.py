@@ -152,10 +152,17 @@ PLOT_GEOMETRY_JS = """(box) => {
   if (!v) return null;
   const r = v.canvas_view.el.getBoundingClientRect(), f = v.frame;
   const factors = v.model.y_range.factors || [];
+  // The model id (the same id: the chart was updated in place, not replaced) and the bar values.
+  const values = [];
+  for (const g of v.model.renderers) {
+    const data = g.data_source && g.data_source.data;
+    if (data && data.tickets) values.push(...Array.from(data.tickets));
+  }
   return {
     left: r.left + f.bbox.left, right: r.left + f.bbox.right,
     factors: factors.map(String),
     ys: factors.map((k) => r.top + f.y_scale.compute(f.y_range.synthetic(k))),
+    id: v.model.id, values,
   };
 }"""
 
@@ -506,32 +513,6 @@ def test_drill_down_team_to_agents(
     shot(page, "back-to-teams")
 
 
-# The bokeh plot inside a page box: its model id (the same id means the chart on screen was updated,
-# not replaced) and the values of its bars.
-PLOT_STATE_JS = """(box) => {
-  const seen = new Set(), plots = [];
-  const walk = (v) => {
-    if (!v || seen.has(v)) return;
-    seen.add(v);
-    if (v.frame && v.canvas_view) plots.push(v);
-    try { for (const c of v.children()) walk(c); } catch (e) {}
-  };
-  for (const root of Bokeh.index.roots) walk(root);
-  const v = plots.find((p) => {
-    const r = p.canvas_view.el.getBoundingClientRect();
-    const cx = r.left + r.width / 2, cy = r.top + r.height / 2;
-    return r.width > 0 && cx > box.x && cx < box.x + box.width && cy > box.y && cy < box.y + box.height;
-  });
-  if (!v) return null;
-  const values = [];
-  for (const r of v.model.renderers) {
-    const data = r.data_source && r.data_source.data;
-    for (const k of Object.keys(data || {})) if (k === 'tickets') values.push(...Array.from(data[k]));
-  }
-  return {id: v.model.id, factors: (v.model.y_range.factors || []).map(String), values};
-}"""
-
-
 def test_filter_change_updates_charts_in_place(page: Page, portal_url: str, shot, sign_in, demo_ids) -> None:
     """Issue 8: a filter change patches the charts on screen (same Bokeh models, new data) and
     leaves the tiles in place instead of rebuilding them."""
@@ -544,9 +525,7 @@ def test_filter_change_updates_charts_in_place(page: Page, portal_url: str, shot
     page.wait_for_function("() => window.Bokeh && Bokeh.index && Bokeh.index.roots.length > 0")
 
     def state() -> dict[str, Any] | None:
-        box = tile(page, title).bounding_box()
-        assert box is not None
-        return page.evaluate(PLOT_STATE_JS, box)
+        return plot_geometry(page, tile(page, title))
 
     deadline = time.time() + 15
     while not (before := state()) or not before["values"]:
