@@ -22,7 +22,6 @@ from panel.layout.gridstack import GridStack
 
 from components.dashboard_page import (
     FILTER_KINDS,
-    SKELETON,
     TIME_PRESETS,
     address_query,
     filter_options,
@@ -30,10 +29,11 @@ from components.dashboard_page import (
     planned_scope,
 )
 from components.session import alert, escaped_options, notify_error, run
+from components.tile_frame import mark_updating, skeleton, tile_frame
 from components.tile_loader import TileLoader
 from components.tile_patch import patch_in_place
 from components.widget_editor import WidgetEditor
-from components.widget_view import CHART_MIN_SIZE, render_result
+from components.widget_view import render_result
 from portal import dashboards
 from portal.context import AppContext
 from portal.dashboards import DashboardPlan, DashboardView, WidgetPlan, WidgetResult
@@ -42,19 +42,12 @@ from portal.errors import PortalError
 from portal.identity.principal import Principal
 from portal.identity.scope import Scope
 from portal.specs import DashboardFilters, WidgetSpec
-from portal.viz.prepare import FIGURE_VIZ, HV_VIZ
 
 log = logging.getLogger(__name__)
 ROW_HEIGHT = 90
 EDIT_SPARE_ROWS = 4
 #: A tile's result and, when already made, the Panel object that shows it.
 Loaded = tuple[WidgetResult, pn.viewable.Viewable | None]
-#: Set on a tile while its data is re-fetched (dimmed; browser tests and the benchmark wait for the
-#: ``--cbi-updating`` property to read 0). A style, not a CSS class: Panel lays the whole page out
-#: again when a layout's classes change (measured: 22 class changes of one filter change cost the
-#: browser 8 s on a busy 2-core machine; as styles, 0.2 s).
-UPDATING_STYLE = {"--cbi-updating": "1", "opacity": "0.55"}
-UPDATED_STYLE = {"--cbi-updating": "0", "opacity": "1"}
 
 
 class DashboardBuilder(pn.viewable.Viewer):
@@ -294,13 +287,9 @@ class DashboardBuilder(pn.viewable.Viewer):
         body.objects = [new]
 
     def _mark_updating(self, widget_id: int, updating: bool) -> None:
-        """Dim a tile while its data is re-fetched (:data:`UPDATING_STYLE`)."""
         tile = self._tiles.get(widget_id)
-        if tile is None:
-            return
-        # Values that say "done" rather than removed keys: the browser keeps a style the
-        # server no longer sends.
-        tile.styles = {**tile.styles, **(UPDATING_STYLE if updating else UPDATED_STYLE)}
+        if tile is not None:
+            mark_updating(tile, updating)
 
     def _body(self, widget_id: int) -> pn.viewable.Viewable:
         r = self._results.get(widget_id)
@@ -312,12 +301,7 @@ class DashboardBuilder(pn.viewable.Viewer):
                 )
                 self._results[widget_id] = r
             else:
-                size = (
-                    CHART_MIN_SIZE
-                    if planned is not None and planned.widget.viz in HV_VIZ | FIGURE_VIZ
-                    else {}
-                )
-                return pn.pane.HTML(SKELETON, sizing_mode="stretch_both", css_classes=["cbi-loading"], **size)
+                return skeleton(planned.widget.viz if planned is not None else "")
         return self._content(widget_id, r)
 
     def _content(self, widget_id: int, r: WidgetResult) -> pn.viewable.Viewable:
@@ -343,39 +327,11 @@ class DashboardBuilder(pn.viewable.Viewer):
     def _tile(self, w: WidgetPlan | WidgetResult) -> pn.viewable.Viewable:
         wid = w.widget.id
         stored = w.stored
-        title = html.escape(w.widget.title or (stored.title if stored else "") or "")
-        head: list[Any] = [
-            pn.pane.HTML(
-                f'<div class="widget-title" style="font-weight:600;color:#1e293b">{title}</div>',
-                sizing_mode="stretch_width",
-                margin=(2, 8),
-            )
-        ]
-        if self.edit_mode:
-            rm = pn.widgets.Button(
-                name="✕",
-                width=32,
-                height=28,
-                button_type="light",
-                description="Remove widget",
-                css_classes=["remove-widget"],
-            )
-            rm.on_click(lambda _: self._remove(wid))
-            head.append(rm)
+        title = w.widget.title or (stored.title if stored else "") or ""
         body = pn.Column(self._body(wid), sizing_mode="stretch_both", margin=0)
         self._bodies[wid] = body
-        self._tiles[wid] = tile = pn.Column(
-            pn.Row(*head, sizing_mode="stretch_width", height=32),
-            body,
-            sizing_mode="stretch_both",
-            css_classes=["cbi-widget", f"cbi-widget-{w.widget.viz}"],
-            styles={
-                "background": "white",
-                "border-radius": "8px",
-                "box-shadow": "0 1px 3px rgba(15,23,42,.15)",
-                "overflow": "hidden",
-            },
-        )
+        on_remove = partial(self._remove, wid) if self.edit_mode else None
+        self._tiles[wid] = tile = tile_frame(title, w.widget.viz, body, on_remove)
         return tile
 
     def _render(self) -> None:
