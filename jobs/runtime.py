@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,10 +25,12 @@ from sqlalchemy.orm import Session
 from portal.config import Settings
 from portal.context import AppContext, build_context
 from portal.infra.db import transaction
-from portal.jobqueue import lifecycle
+from portal.jobqueue import breakers, gate, lifecycle
+from portal.jobqueue.enqueue import enqueue_job
 from portal.jobqueue.lifecycle import Failure
+from portal.jobstore import record_usage
 from portal.models import JobRecord
-from portal.queue.states import JobState
+from portal.queue.states import FINISHED, JobState
 
 log = logging.getLogger(__name__)
 
@@ -78,21 +81,79 @@ def _worker_name() -> str | None:
 def run_tracked(job_id: int, work: Work) -> dict[str, Any] | None:
     """Run ``work`` for job ``job_id`` with its state tracked; None if there was nothing to run.
 
+    Admission comes first (:func:`portal.jobqueue.gate.admit`): a job held by a limit, a quota,
+    a breaker or a time window is recorded as ``waiting``/``deferred`` with its reason and put
+    back on the queue for the time it may be admitted again; this RQ job then ends quietly.
+    An admitted job holds its slots (with a lease) while it runs.
+
     An exception is recorded (``retrying`` or ``failed`` with ``last_error``) and re-raised so
     RQ's ``Retry`` applies; a :class:`Failure` keeps the work's writes and raises
     :class:`JobFailed` after recording. A job canceled while it ran ends quietly.
     """
     ctx = context()
+    held: JobRecord | None = None
     with transaction(ctx.sessions) as session:
-        record = lifecycle.start(session, job_id, worker=_worker_name())
-    if record is None:
+        found = session.get(JobRecord, job_id, populate_existing=True)
+        if found is None or JobState(found.status) in FINISHED:
+            # Nothing to run (lifecycle.start logs why); a finished job takes no slot.
+            return None
+        admission = gate.admit(session, ctx.redis, found)
+        if admission.expired is not None:
+            lifecycle.expire(session, job_id, admission.expired)
+            return None
+        if admission.decision.action != "run":
+            held = lifecycle.hold(session, job_id, admission.decision)
+            record = None
+        else:
+            record = lifecycle.start(session, job_id, worker=_worker_name())
+    if held is not None:
+        # Back on the queue as the same call (a diagnostic task stays that task).
+        current = get_current_job()
+        func = current.func_name if current is not None else None
+        args = list(current.args) if current is not None else None
+        enqueue_job(ctx.redis, held, func, args=args)
+        log.info("job %s held: %s", job_id, admission.decision.reason)
         return None
+    if record is None:
+        gate.release(ctx.redis, admission)
+        return None
+    resources = [str(r) for r in (record.admission_json or {}).get("resources", ())]
+    lease = gate.Lease(ctx.redis, admission, on_limit=ctx.warehouse.interrupt_all)
+    try:
+        with lease:
+            return _run_admitted(ctx, job_id, record, work, resources)
+    finally:
+        gate.release(ctx.redis, admission)
+        _record_usage(ctx, job_id, lease)
+
+
+def _record_usage(ctx: AppContext, job_id: int, lease: gate.Lease) -> None:
+    try:
+        with transaction(ctx.sessions) as session:
+            record_usage(session, job_id, lease.cpu_seconds, lease.peak_rss_mb)
+    except Exception:  # the database is away: the run's result was recorded (or will be retried)
+        log.exception("job %s: could not record its CPU and memory use", job_id)
+
+
+def _outcome(ctx: AppContext, resources: list[str], ok: bool) -> None:
+    # The sources and destinations the job used learn whether it worked (circuit breakers).
+    for name in resources:
+        try:
+            breakers.record(ctx.redis, name, ok)
+        except Exception:
+            log.exception("breaker %s: could not record the outcome", name)
+
+
+def _run_admitted(
+    ctx: AppContext, job_id: int, record: JobRecord, work: Work, resources: list[str]
+) -> dict[str, Any] | None:
     message = ""
     try:
         with transaction(ctx.sessions) as session:
             outcome = work(ctx, session, record)
             if not isinstance(outcome, Failure):
                 lifecycle.finish(session, job_id, outcome)
+                _outcome(ctx, resources, True)
                 return outcome
             message = outcome.error
             state = lifecycle.fail(
@@ -103,7 +164,10 @@ def run_tracked(job_id: int, work: Work) -> dict[str, Any] | None:
                 will_retry=_rq_will_retry(),
                 result=outcome.result,
             )
+        _outcome(ctx, resources, False)
     except Exception as exc:
+        if not lifecycle.is_permanent(exc):
+            _outcome(ctx, resources, False)
         state = _record_failure(ctx, job_id, exc)
         if state is JobState.FAILED:
             _stop_rq_retries()
@@ -140,6 +204,31 @@ def _record_failure(ctx: AppContext, job_id: int, exc: Exception) -> JobState | 
 def noop(job_id: int) -> dict[str, Any] | None:
     """Do nothing, tracked like any job (the benchmark's unit of overhead; tests)."""
     return run_tracked(job_id, lambda ctx, session, record: {"noop": True})
+
+
+def sleep(job_id: int, seconds: float = 1.0) -> dict[str, Any] | None:
+    """Hold a slot for ``seconds`` (at most 600), tracked: saturating a pool, fault tests."""
+
+    def work(ctx: AppContext, session: Session, record: JobRecord) -> dict[str, Any]:
+        time.sleep(min(max(0.0, float(seconds)), 600.0))
+        return {"slept": seconds}
+
+    return run_tracked(job_id, work)
+
+
+def allocate(job_id: int, megabytes: int = 64, hold_seconds: float = 3.0) -> dict[str, Any] | None:
+    """Grow the worker by ``megabytes`` (at most 4096) for ``hold_seconds``: the memory limit's test."""
+
+    def work(ctx: AppContext, session: Session, record: JobRecord) -> dict[str, Any]:
+        blocks = []
+        for _ in range(min(int(megabytes), 4096)):
+            blocks.append(bytearray(b"\x01") * 2**20)  # pages written: resident, not just reserved
+        deadline = time.monotonic() + min(float(hold_seconds), 60.0)
+        while time.monotonic() < deadline:
+            time.sleep(0.05)  # short sleeps: the limit's exception lands between them
+        return {"allocated_mb": len(blocks)}
+
+    return run_tracked(job_id, work)
 
 
 def fail(job_id: int, message: str = "failing on purpose") -> dict[str, Any] | None:

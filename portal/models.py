@@ -215,6 +215,12 @@ class ReportSchedule(Base):
 
 
 class ReportTrigger(Base):
+    """A condition on a report's result (``portal.specs.triggers.TriggerSpec``) and its actions.
+
+    ``state_json`` is what the evaluations remember: ``{"history": [bool...], "armed": bool}``
+    (the last matches for "for N consecutive evaluations", and re-arm after a notification).
+    """
+
     __tablename__ = "report_triggers"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
@@ -222,6 +228,11 @@ class ReportTrigger(Base):
     actions_json: Mapped[list[Any]] = mapped_column(default=list)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_fired_at: Mapped[datetime | None] = mapped_column(default=None)
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_by: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created_at: Mapped[datetime | None] = mapped_column(default=utcnow)
+    state_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    last_evaluated_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 # --------------------------------------------------------------------------- dashboards
@@ -405,6 +416,12 @@ class JobRecord(Base):
     worker_id: Mapped[str | None] = mapped_column(String(128), default=None)
     # A small summary of the outcome: rows, runtime, error class (never the result itself).
     result_json: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # What admission needs besides class/tenant/priority: {"heavy", "offpeak_only", "override",
+    # "resources": breaker keys, "estimated_rows"} (portal.queue.admission.Snapshot).
+    admission_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    # Measured in the worker (getrusage of its thread; peak RSS of the process during the run).
+    cpu_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    peak_rss_mb: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class ScheduleFire(Base):
@@ -459,7 +476,15 @@ class OffpeakWindow(Base):
 
 
 class Alert(Base):
+    """An alert a trigger raised: ``open`` until someone acknowledges (``acked``) or closes it.
+
+    ``history_json`` lists every step with who took it: ``[{"at", "by", "action", "note"}]``.
+    ``widget_id`` is set when an action highlights a widget: every dashboard holding it shows
+    the alert's state while the alert is not closed.
+    """
+
     __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_tenant_status", "tenant_id", "status"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -471,6 +496,64 @@ class Alert(Base):
     history_json: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    trigger_id: Mapped[int | None] = mapped_column(BigInteger, default=None, index=True)
+    widget_id: Mapped[int | None] = mapped_column(BigInteger, default=None, index=True)
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AlertTicket(Base):
+    """A ticket an alert opened (action ``open_ticket``); mirrored to an external system if configured."""
+
+    __tablename__ = "alert_tickets"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alerts.id", ondelete="SET NULL"), default=None, index=True
+    )
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str | None] = mapped_column(Text, default=None)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open|closed
+    external_ref: Mapped[str | None] = mapped_column(String(200), default=None)
+    external_status: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Notification(Base):
+    """An in-app notification for one user (the bell): unread until ``read_at``."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str | None] = mapped_column(Text, default=None)
+    link: Mapped[str | None] = mapped_column(String(500), default=None)
+    severity: Mapped[str] = mapped_column(String(8), default="info")  # info|warn|crit
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), default=None, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class QueueLimits(Base):
+    """Admission limits and quotas (``portal.queue.admission.Limits`` as JSON).
+
+    The row with ``tenant_id`` NULL holds the global limits (per class); a tenant's row holds
+    that tenant's concurrency, critical cap and quotas, which its admins change through
+    ``POST /api/workers/rebalance``.
+    """
+
+    __tablename__ = "queue_limits"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), unique=True, default=None
+    )
+    limits_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_by: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Permission(Base):

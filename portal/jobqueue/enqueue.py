@@ -202,6 +202,7 @@ def submit(
     reason: str | None = None,
     max_attempts: int = 3,
     scheduled_for: datetime | None = None,
+    admission: dict[str, Any] | None = None,
 ) -> Submission:
     """Mirror a job of ``principal`` (``queued``, or ``deferred`` until a future ``not_before``).
 
@@ -222,5 +223,6 @@ def submit(
         reason=(reason or "waiting for its start time") if deferred else None,
         max_attempts=max_attempts,
         scheduled_for=scheduled_for,
+        admission=admission,
     )
     return Submission(record)

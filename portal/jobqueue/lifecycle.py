@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from portal.errors import Conflict, PortalError, QuotaExceeded
-from portal.jobstore import move
-from portal.models import JobRecord
+from portal.jobstore import move, next_rq_id, set_rq_id
+from portal.models import JobRecord, utcnow
+from portal.queue.admission import Decision
 from portal.queue.states import FINISHED, JobState
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,43 @@ def start(session: Session, job_id: int, *, worker: str | None) -> JobRecord | N
         lost = f"worker {record.worker_id or '?'} was lost; running again"
         move(session, record, JobState.RETRYING, reason=lost)
     return move(session, record, JobState.RUNNING, worker=worker)
+
+
+#: Waits before a job held by a concurrency limit is admitted again: short first (a slot of
+#: an interactive run frees within seconds), longer while it stays held.
+HOLD_POLL_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+
+
+def hold(session: Session, job_id: int, decision: Decision, now: datetime | None = None) -> JobRecord | None:
+    """Record that admission held the job: ``deferred`` (a time) or ``waiting`` (a limit).
+
+    The job gets the RQ id of its next round (:func:`portal.jobstore.next_rq_id`) and the time
+    it is to be admitted again as ``not_before``; the caller enqueues it after commit. None if
+    the job is no longer on its way (canceled meanwhile).
+    """
+    when = now or utcnow()
+    record = _load(session, job_id)
+    if record is None or JobState(record.status) in FINISHED or record.status == JobState.RUNNING:
+        return None
+    rounds = (record.rq_job_id or "").rpartition("_")[2]
+    n = int(rounds) if rounds.isdigit() else 0
+    if decision.action == "defer" and decision.not_before is not None:
+        target, at = JobState.DEFERRED, decision.not_before
+    else:
+        target = JobState.WAITING
+        poll = when + timedelta(seconds=HOLD_POLL_S[min(n, len(HOLD_POLL_S) - 1)])
+        at = max(decision.not_before, poll) if decision.not_before is not None else poll
+    if record.rq_job_id:
+        set_rq_id(session, job_id, next_rq_id(record.rq_job_id))
+    return move(session, record, target, reason=decision.reason, not_before=at)
+
+
+def expire(session: Session, job_id: int, reason: str) -> JobRecord | None:
+    """Fail a job that waited past its TTL (None if it is no longer on its way)."""
+    record = _load(session, job_id)
+    if record is None or JobState(record.status) in FINISHED or record.status == JobState.RUNNING:
+        return None
+    return move(session, record, JobState.FAILED, reason=reason, error=reason)
 
 
 def finish(session: Session, job_id: int, result: dict[str, Any]) -> JobRecord:

@@ -23,8 +23,11 @@ from portal.jobstore.records import (
     job_rq_id,
     link_fire,
     move,
+    next_rq_id,
     record_delivery,
+    record_usage,
     served_recipients,
+    set_rq_id,
 )
 
 __all__ = [
@@ -41,7 +44,10 @@ __all__ = [
     "link_fire",
     "list_jobs",
     "move",
+    "next_rq_id",
     "record_delivery",
+    "record_usage",
     "served_recipients",
+    "set_rq_id",
     "visible_jobs",
 ]

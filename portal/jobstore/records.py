@@ -113,6 +113,7 @@ def create_job(
     reason: str | None = None,
     max_attempts: int = 3,
     scheduled_for: datetime | None = None,
+    admission: Mapping[str, Any] | None = None,
 ) -> JobRecord:
     """Mirror a new job of ``principal`` (its tenant; its account as owner) and return it.
 
@@ -122,6 +123,8 @@ def create_job(
     two processes create it at once. Keys are per tenant; a key for work whose result depends
     on the principal's row scope must include it. ``state`` may be ``queued``, ``waiting`` or
     ``deferred`` (the last two need a ``reason``; ``deferred`` needs ``not_before``).
+    ``admission`` is what admission reads besides class, tenant and priority (``heavy``,
+    ``offpeak_only``, ``override``, ``resources``, ``window``, ``estimated_rows``).
     """
     cls: JobClass = _choice(JobClass, job_class, "job class", "job_class")
     prio: Priority = _choice(Priority, priority, "priority", "priority")
@@ -180,6 +183,7 @@ def create_job(
         "scheduled_for": None if scheduled_for is None else _aware_utc(scheduled_for, "scheduled_for"),
         "created_at": now,
         "enqueued_at": now,
+        "admission_json": dict(admission or {}),
     }
     table = JobRecord.__table__
     stmt = (
@@ -199,8 +203,46 @@ def create_job(
 
 
 def _generation(rq_id: str | None) -> int:
-    tail = (rq_id or "").rsplit("-", 1)[-1]
+    # "<class>-<digest>-<generation>[_<admission round>]" (see :func:`next_rq_id`)
+    tail = (rq_id or "").rsplit("-", 1)[-1].split("_", 1)[0]
     return int(tail) if tail.isdigit() else -1
+
+
+def next_rq_id(rq_id: str) -> str:
+    """The RQ id of the job's next admission round: ``…-0`` → ``…-0_1`` → ``…-0_2``.
+
+    A job held by admission ends its RQ job and comes back as a new one (the running RQ job
+    cannot enqueue itself again); the generation stays, so deduplication still sees one job.
+    """
+    base, sep, n = rq_id.rpartition("_")
+    if sep and n.isdigit() and "-" not in n:
+        return f"{base}_{int(n) + 1}"
+    return f"{rq_id}_1"
+
+
+def set_rq_id(session: Session, job_id: int, rq_id: str) -> None:
+    """Point the record at its new RQ job (see :func:`next_rq_id`)."""
+    session.execute(
+        update(JobRecord)
+        .where(JobRecord.id == job_id)
+        .values(rq_job_id=rq_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def record_usage(session: Session, job_id: int, cpu_seconds: float, peak_rss_mb: float) -> None:
+    """Add a run's CPU-seconds to the job (quotas count them) and keep its peak RSS growth."""
+    session.execute(
+        update(JobRecord)
+        .where(JobRecord.id == job_id)
+        .values(
+            cpu_seconds=func.coalesce(JobRecord.cpu_seconds, 0.0) + round(cpu_seconds, 3),
+            peak_rss_mb=func.max(func.coalesce(JobRecord.peak_rss_mb, 0.0), round(peak_rss_mb, 1))
+            if session.get_bind().dialect.name == "sqlite"
+            else func.greatest(func.coalesce(JobRecord.peak_rss_mb, 0.0), round(peak_rss_mb, 1)),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def move(

@@ -430,3 +430,32 @@ class ScheduleSpec(_Spec):
     def zone(self) -> ZoneInfo:
         """The loaded time zone."""
         return ZoneInfo(self.timezone)
+
+
+# --------------------------------------------------------------------------- admission settings
+class QueueLimitsSpec(_Spec):
+    """Admission limits and quotas as stored (``queue_limits``) and sent to ``/api/workers/rebalance``.
+
+    A tenant's row overrides the global one field by field (None = take the global value);
+    ``per_class`` is global only. ``memory_mb`` caps a worker's address space while it runs a
+    job of the tenant; ``heavy_rows`` is the query estimate from which a run counts as heavy
+    (deferred to off-peak); ``job_ttl_hours`` fails a job that waited longer than that.
+    """
+
+    version: Literal[1] = 1
+    per_class: dict[JobClass, Annotated[int, Field(ge=1, le=1000)]] = Field(default_factory=dict)
+    max_running: int | None = Field(default=None, ge=1, le=1000)
+    critical_cap: int | None = Field(default=None, ge=0, le=100)
+    jobs_per_hour: int | None = Field(default=None, ge=1, le=1_000_000)
+    cpu_seconds_per_day: float | None = Field(default=None, gt=0, le=86_400 * 1000)
+    memory_mb: int | None = Field(default=None, ge=256, le=1_048_576)
+    heavy_rows: int | None = Field(default=None, ge=1)
+    job_ttl_hours: int | None = Field(default=None, ge=1, le=24 * 90)
+
+
+class OffpeakConfigSpec(_Spec):
+    """A tenant's (or the global) off-peak windows and maintenance calendars (``/api/offpeak``)."""
+
+    version: Literal[1] = 1
+    windows: list[OffpeakWindow] = Field(default_factory=list, max_length=50)
+    maintenance: list[MaintenanceCalendar] = Field(default_factory=list, max_length=50)
