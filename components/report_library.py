@@ -14,15 +14,21 @@ import pandas as pd
 import panel as pn
 import param
 
-from components.session import alert, escape_md, notify, run
+from components.session import alert, escape_md, notify, notify_error, run
 from components.trash import ConfirmDelete, UndoToast, ago, trash_view
 from portal import dashboards, reports
 from portal.context import AppContext
 from portal.identity.permissions import can
 from portal.identity.principal import Principal
-from portal.models import search_key
+from portal.jobstore import get_job
+from portal.models import JobRecord, search_key
+from portal.queue.states import FINISHED
+from portal.reports import runs
 
 log = logging.getLogger(__name__)
+
+#: How often a run's job is looked at while the page waits for it (ms).
+FOLLOW_MS = 400
 
 GROUPS = {"Mine": "mine", "My team": "team", "Public": "public", "Trash": "trash"}
 #: Columns of the listing, in order (``id`` is hidden: it identifies the selected row).
@@ -98,6 +104,7 @@ class ReportLibrary(pn.viewable.Viewer):
             styles={"background": "white", "border-radius": "10px", "flex": "2 1 380px", "padding": "4px"},
         )
         self._outcome = pn.Column(sizing_mode="stretch_width", css_classes=["run-outcome"])
+        self._watch: Any = None  # the periodic check of a run on its way
         self._trash = pn.Column(sizing_mode="stretch_width", visible=False, css_classes=["report-trash"])
         self._toast = UndoToast()
         self.param.watch(lambda *_: self._reload(), ["group", "search", "version"])
@@ -250,29 +257,69 @@ class ReportLibrary(pn.viewable.Viewer):
 
     # -- actions -------------------------------------------------------------------
     def _run_now(self, report_id: int) -> None:
-        self._detail.loading = True
-        try:
-
-            def go(s: Any, p: Principal) -> dict[str, Any]:
-                ex = reports.execute_report(
-                    s, p, report_id, self.ctx.warehouse, self.ctx.settings.results_dir
-                )
-                return reports.execution_to_dict(ex, p)
-
-            out = run(self.ctx, go)
-        finally:
-            self._detail.loading = False
-        if out is None:
+        """Put a run on the job queue and follow its job until it ends (the page stays usable)."""
+        sub = run(self.ctx, lambda s, p: runs.submit_run(s, p, report_id, self.ctx.warehouse))
+        if sub is None:
             self._outcome.objects = [alert("The report could not run (see the message).", "danger")]
             return
-        if out["status"] == "done":
+        try:
+            sub.enqueue(self.ctx.redis)
+        except Exception:
+            log.exception("run of report %s: could not enqueue job %s", report_id, sub.record.id)
+            notify_error("The job queue is not reachable: the run stays queued and starts when it is back.")
+        self._show_job(sub.record)
+        self._follow(sub.record.id)
+
+    def _show_job(self, job: JobRecord) -> None:
+        words = {
+            "queued": "Queued",
+            "running": "Running",
+            "waiting": "Waiting",
+            "deferred": "Deferred",
+            "retrying": "Retrying",
+        }
+        text = f"{words.get(job.status, job.status.capitalize())} (job {job.id})"
+        if job.status_reason:
+            text += f": {job.status_reason}"
+        self._outcome.objects = [alert(text + "…", "info", css_classes=["run-result", "run-pending"])]
+
+    def _follow(self, job_id: int) -> None:
+        if self._watch is not None:
+            self._watch.stop()
+
+        def check() -> None:
+            job = run(self.ctx, lambda s, p: self._job_outcome(s, p, job_id))
+            if job is None:
+                return
+            record, ex = job
+            if record.status not in FINISHED:
+                self._show_job(record)
+                return
+            if self._watch is not None:
+                self._watch.stop()
+                self._watch = None
+            self._finished(record, ex)
+
+        self._watch = pn.state.add_periodic_callback(check, period=FOLLOW_MS)
+
+    @staticmethod
+    def _job_outcome(s: Any, p: Principal, job_id: int) -> tuple[JobRecord, dict[str, Any] | None]:
+        record = get_job(s, p, job_id)
+        ex = runs.execution_of(s, record)
+        return record, None if ex is None else reports.execution_to_dict(ex, p)
+
+    def _finished(self, record: JobRecord, out: dict[str, Any] | None) -> None:
+        if out is not None and out["status"] == "done":
             text = f"Done: {_rows(out['row_count'])} rows in {_runtime(out['runtime_ms'])}."
             box = alert(text, "success", css_classes=["run-result"])
-        else:
+        elif out is not None:
             why = (out.get("meta") or {}).get("error", "")
             box = alert(
                 f"{out['status'].capitalize()}: {why}".strip(": "), "danger", css_classes=["run-result"]
             )
+        else:
+            why = record.last_error or record.status_reason or record.status
+            box = alert(f"{record.status.capitalize()}: {why}", "danger", css_classes=["run-result"])
         self.version += 1  # new last run in the list and a new line in the history
         self._outcome.objects = [box]
 

@@ -26,7 +26,7 @@ from portal.config import Settings
 from portal.context import AppContext, build_context
 from portal.infra.db import transaction
 from portal.jobqueue import breakers, gate, lifecycle
-from portal.jobqueue.enqueue import enqueue_job
+from portal.jobqueue.enqueue import Submission, enqueue_job
 from portal.jobqueue.lifecycle import Failure
 from portal.jobstore import record_usage
 from portal.models import JobRecord
@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 #: A task's work: (context, session, running record) -> small result summary, or a kept Failure.
 Work = Callable[[AppContext, Session, JobRecord], dict[str, Any] | Failure]
+
+#: ``session.info`` key of the jobs a task created, enqueued after its transaction committed.
+FOLLOW_UPS = "cbi_follow_ups"
 
 _context: AppContext | None = None
 _lock = threading.Lock()
@@ -127,6 +130,19 @@ def run_tracked(job_id: int, work: Work) -> dict[str, Any] | None:
         _record_usage(ctx, job_id, lease)
 
 
+def follow_up(session: Session, submission: Submission) -> None:
+    """Enqueue ``submission`` (a job the work created) once the work's transaction committed."""
+    session.info.setdefault(FOLLOW_UPS, []).append(submission)
+
+
+def _enqueue_follow_ups(ctx: AppContext, subs: list[Submission]) -> None:
+    for sub in subs:
+        try:
+            sub.enqueue(ctx.redis)
+        except Exception:  # stays queued in job_queue: the start-up reconciliation enqueues it
+            log.exception("could not enqueue follow-up job %s (it stays queued)", sub.record.id)
+
+
 def _record_usage(ctx: AppContext, job_id: int, lease: gate.Lease) -> None:
     try:
         with transaction(ctx.sessions) as session:
@@ -153,8 +169,12 @@ def _run_admitted(
             outcome = work(ctx, session, record)
             if not isinstance(outcome, Failure):
                 lifecycle.finish(session, job_id, outcome)
-                _outcome(ctx, resources, True)
-                return outcome
+                follow_ups: list[Submission] = session.info.pop(FOLLOW_UPS, [])
+        if not isinstance(outcome, Failure):
+            _outcome(ctx, resources, True)
+            _enqueue_follow_ups(ctx, follow_ups)
+            return outcome
+        with transaction(ctx.sessions) as session:
             message = outcome.error
             state = lifecycle.fail(
                 session,

@@ -19,13 +19,15 @@ import pandas as pd
 import requests
 
 from portal import errors
-from portal.client.base import BaseConnection
+from portal.client.base import BaseConnection, ExecutionFailed
 from portal.errors import AuthenticationFailed, ConfigError, PortalError
 from portal.infra.cache import frame_from_bytes
 from portal.specs import QuerySpec
 
 #: The IANA media type of the Arrow IPC streaming format (what ``portal.web.api.frames`` answers).
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
+#: Seconds a report run may take before ``run_report`` gives up waiting (the server's maximum).
+RUN_WAIT_S = 60
 #: Seconds to connect, and to wait for an answer (a heavy query may take the server's full timeout).
 DEFAULT_TIMEOUT = (10.0, 300.0)
 HOW_TO_SIGN_IN = (
@@ -218,8 +220,17 @@ class HttpConnection(BaseConnection):
     def _execute_report(
         self, report_id: int, params: dict[str, Any] | None
     ) -> tuple[dict[str, Any], pd.DataFrame | None]:
-        body = {"params": params} if params else {}
+        # The run goes through the portal's job queue: wait for it as long as the server allows.
+        body: dict[str, Any] = {"wait": RUN_WAIT_S, **({"params": params} if params else {})}
         r = self._request("POST", f"/api/reports/{int(report_id)}/execute", json=body, arrow=True)
+        if r.status_code == 202:
+            job = r.json()
+            jid, why = job.get("job_id"), f": {job['reason']}" if job.get("reason") else ""
+            raise ExecutionFailed(
+                f"report {report_id} is still on its way as job {jid} ({job.get('state')}{why}); "
+                f"see GET /api/jobs/{jid}",
+                field="report_id",
+            )
         if not r.headers.get("Content-Type", "").startswith(ARROW_STREAM):
             ex = r.json()  # a failed execution has no rows: its JSON record says why
             if not isinstance(ex, dict) or ex.get("status") == "done":

@@ -14,18 +14,23 @@ at a time do it.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import uuid
 from typing import Any
 
 from redis import Redis
 from rq import SimpleWorker
+from rq.timeouts import TimerDeathPenalty
 from rq.worker_pool import WorkerPool
 
 from portal.errors import BadRequest
 from portal.jobqueue.enqueue import SERIALIZER, queues_for
 from portal.specs.jobs import Pool
+
+log = logging.getLogger(__name__)
 
 
 def worker_name(pool: str) -> str:
@@ -83,3 +88,66 @@ def run_workers(redis_url: str, pool: str, *, count: int = 1, burst: bool = Fals
         return 0
     finally:
         connection.close()
+
+
+class ThreadWorker(SimpleWorker):
+    """A :class:`~rq.SimpleWorker` that can run outside the main thread.
+
+    Signal handlers can only be installed by the main thread, and ``job_timeout`` then needs
+    RQ's timer-based death penalty instead of SIGALRM. For processes whose main thread is busy
+    with something else: a notebook kernel, an embedded test portal.
+    """
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        pass  # the owner of the process handles signals; stop() ends the loop
+
+
+class BackgroundWorkers:
+    """One :class:`ThreadWorker` per pool in daemon threads of this process, polling in bursts.
+
+    Each round is a burst (with RQ's scheduler step, so jobs put off with ``enqueue_at`` move
+    when due) followed by ``interval`` seconds of sleep: no forked scheduler process, and
+    :meth:`stop` returns within a round.
+    """
+
+    def __init__(self, redis_url: str, pools: tuple[str, ...] = ("realtime", "batch"), interval: float = 0.1):
+        self.redis_url = redis_url
+        self.pools = pools
+        self.interval = interval
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _loop(self, pool: str) -> None:
+        connection = Redis.from_url(self.redis_url)
+        worker = ThreadWorker(
+            queues_for(Pool(pool).value, connection),
+            connection=connection,
+            serializer=SERIALIZER,
+            name=f"{pool}-thread-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+        )
+        try:
+            while not self._stop.is_set():
+                try:
+                    worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
+                except Exception:  # Redis restarting: try again next round
+                    log.exception("background worker %s: round failed", worker.name)
+                self._stop.wait(self.interval)
+        finally:
+            connection.close()
+
+    def start(self) -> BackgroundWorkers:
+        """Start one thread per pool."""
+        for pool in self.pools:
+            t = threading.Thread(target=self._loop, args=(pool,), name=f"rq-{pool}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop after the current round (a running job finishes first)."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
+        self._threads = []

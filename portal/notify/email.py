@@ -37,6 +37,8 @@ _ADDR = re.compile(rf"{_LOCAL}@{_LABEL}(?:\.{_LABEL})*")
 _NAMED = re.compile(r"(?P<name>[^<>\"\r\n,;]*?)\s*<(?P<addr>[^<>\s]+)>")
 _MIME = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 _OUTBOX_NAME = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{32}\.eml")
+#: Names the tenant a message was sent for (the outbox page filters on it).
+TENANT_HEADER = "X-Conductor-Tenant"
 
 
 def parse_address(value: str, *, field: str) -> tuple[str, str]:
@@ -74,9 +76,16 @@ class EmailMessageSpec:
     idempotency_key: str
     html: str | None = None
     attachments: tuple[Attachment, ...] = ()
+    #: The tenant the message is sent for: written as ``X-Conductor-Tenant``, so the shared
+    #: outbox shows each tenant its own mail only.
+    tenant_id: int | None = None
 
     def __post_init__(self) -> None:
         parse_address(self.sender, field="sender")
+        if self.tenant_id is not None and (
+            isinstance(self.tenant_id, bool) or not isinstance(self.tenant_id, int)
+        ):
+            raise InvalidSpec("tenant_id: must be a tenant id (a whole number)", field="tenant_id")
         if isinstance(self.recipients, str) or not self.recipients:
             raise InvalidSpec("recipients: give a list of at least one e-mail address", field="recipients")
         unique: dict[str, str] = {}
@@ -128,6 +137,8 @@ def build_message(spec: EmailMessageSpec, recipient: str, *, clock: Clock | None
     msg["Message-ID"] = message_id(spec.idempotency_key, addr, domain)
     # RFC 3834: tells vacation responders not to answer automated reports.
     msg["Auto-Submitted"] = "auto-generated"
+    if spec.tenant_id is not None:
+        msg[TENANT_HEADER] = str(spec.tenant_id)
     msg.set_content(spec.text)
     if spec.html is not None:
         msg.add_alternative(spec.html, subtype="html")
@@ -393,6 +404,8 @@ class OutboxEntry:
     subject: str
     attachments: tuple[str, ...]
     size: int
+    #: From ``X-Conductor-Tenant``; None for a message without it (shown to no tenant).
+    tenant_id: int | None = None
 
 
 def list_outbox(folder: Path, *, limit: int | None = None) -> list[OutboxEntry]:
@@ -408,24 +421,27 @@ def list_outbox(folder: Path, *, limit: int | None = None) -> list[OutboxEntry]:
             raw = path.read_bytes()
         except FileNotFoundError:
             continue  # removed while listing (a racing writer converging)
-        msg = BytesParser(policy=policy.default).parsebytes(raw)
-        to = msg.get_all("X-Original-To") or msg.get_all("To") or []
-        entries.append(
-            OutboxEntry(
-                name=name,
-                date=_message_date(msg) if msg["Date"] else None,
-                sender=str(msg["From"] or ""),
-                recipients=tuple(addr for _, addr in getaddresses([str(v) for v in to])),
-                subject=str(msg["Subject"] or ""),
-                attachments=tuple(
-                    str(p.get_filename() or "")
-                    for p in msg.walk()
-                    if p.get_content_disposition() == "attachment"
-                ),
-                size=len(raw),
-            )
-        )
+        entries.append(outbox_entry(name, raw))
     return entries
+
+
+def outbox_entry(name: str, raw: bytes) -> OutboxEntry:
+    """The listing entry of the outbox file ``name`` holding ``raw``."""
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    to = msg.get_all("X-Original-To") or msg.get_all("To") or []
+    tenant = str(msg[TENANT_HEADER] or "").strip()
+    return OutboxEntry(
+        name=name,
+        date=_message_date(msg) if msg["Date"] else None,
+        sender=str(msg["From"] or ""),
+        recipients=tuple(addr for _, addr in getaddresses([str(v) for v in to])),
+        subject=str(msg["Subject"] or ""),
+        attachments=tuple(
+            str(p.get_filename() or "") for p in msg.walk() if p.get_content_disposition() == "attachment"
+        ),
+        size=len(raw),
+        tenant_id=int(tenant) if tenant.isdigit() else None,
+    )
 
 
 def read_outbox(folder: Path, name: str) -> bytes:

@@ -16,7 +16,9 @@ import requests
 from tornado.httpserver import HTTPServer
 from tornado.web import Application
 
+import jobs.runtime
 from portal.infra.redis_server import free_port
+from portal.jobqueue.workers import BackgroundWorkers
 from portal.web.api import routes
 
 #: The checkout under test: child processes import this code, not whatever is installed.
@@ -26,8 +28,10 @@ ROOT = Path(__file__).resolve().parents[2]
 class ApiServer:
     """The API routes of an AppContext served by Tornado in a thread."""
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: Any, *, workers: bool = True) -> None:
         self.ctx = ctx
+        # Jobs the API submits run in worker threads of this process, on the context's Redis.
+        self._workers = BackgroundWorkers(ctx.redis_url) if workers and ctx.redis_url else None
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self._ready = threading.Event()
@@ -45,6 +49,9 @@ class ApiServer:
         self._loop.run_forever()
 
     def start(self) -> ApiServer:
+        if self._workers is not None:
+            jobs.runtime.use_context(self.ctx)
+            self._workers.start()
         self._thread.start()
         self._ready.wait(10)
         return self
@@ -54,6 +61,9 @@ class ApiServer:
             self._loop.call_soon_threadsafe(self._server.stop)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
+        if self._workers is not None:
+            self._workers.stop()
+            jobs.runtime.use_context(None)
 
     def login(self, email: str, password: str) -> requests.Session:
         """A session carrying a fresh API token of that user."""

@@ -42,7 +42,7 @@ def portal_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def portal_url(portal_home: Path) -> Iterator[str]:
     """Base URL of a portal serving the tiny demo warehouse (SQLite metadata, embedded Redis)."""
     # Every browser test signs in from 127.0.0.1: a higher per-address budget than production's 10.
-    server = PortalProcess(portal_home, CONDUCTOR_LOGIN_PER_MINUTE="200")
+    server = PortalProcess(portal_home, workers=True, CONDUCTOR_LOGIN_PER_MINUTE="200")
     server.cli("demo", "--no-serve", "--scale", "0.004")
     server.start()
     yield server.base
