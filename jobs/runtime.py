@@ -100,6 +100,10 @@ def run_tracked(job_id: int, work: Work) -> dict[str, Any] | None:
         if found is None or JobState(found.status) in FINISHED:
             # Nothing to run (lifecycle.start logs why); a finished job takes no slot.
             return None
+        if found.status == JobState.RUNNING and gate.alive(ctx.redis, found):
+            # A second delivery while its first run is alive elsewhere (RQ re-delivered it).
+            log.warning("job %s is running in %s: not run twice", job_id, found.worker_id)
+            return None
         admission = gate.admit(session, ctx.redis, found)
         if admission.expired is not None:
             lifecycle.expire(session, job_id, admission.expired)

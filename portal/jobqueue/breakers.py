@@ -20,6 +20,8 @@ from portal.models import utcnow
 from portal.queue.breaker import Breaker, BreakerState
 
 PREFIX = "cbi:breaker:"
+#: The breaker of the portal's warehouse (every report run and schedule fire uses it).
+WAREHOUSE = "source:warehouse"
 KEEP_S = 86_400
 #: Consecutive failures that open a breaker, and how long it stays open before a probe.
 THRESHOLD = 5

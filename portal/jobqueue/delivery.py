@@ -88,7 +88,9 @@ def email_result(
         subject=f"Report: {title}"[:200],
         text=text,
         idempotency_key=f"job:{record.id}",
-        attachments=(Attachment(export.filename(title), export.data, export.content_type),),
+        attachments=(
+            Attachment(export.filename(title), export.data, export.content_type.split(";")[0].strip()),
+        ),
         tenant_id=record.tenant_id,
     )
     return send_email(ctx, record, spec)

@@ -132,6 +132,7 @@ def enqueue_job(
     if not record.rq_job_id:
         raise Conflict(f"rq_job_id: job {record.id} has no RQ id", field="rq_job_id")
     route = ROUTES[JobClass(record.job_class)]
+    func = func or (record.admission_json or {}).get("func") or None
     live = _live_job(redis, record.rq_job_id)
     if live is not None:
         return live
@@ -203,12 +204,15 @@ def submit(
     max_attempts: int = 3,
     scheduled_for: datetime | None = None,
     admission: dict[str, Any] | None = None,
+    func: str | None = None,
 ) -> Submission:
     """Mirror a job of ``principal`` (``queued``, or ``deferred`` until a future ``not_before``).
 
     Nothing is enqueued here: commit, then call :meth:`Submission.enqueue`. Deferral for
     off-peak windows is the admission step's decision: it passes ``not_before`` and ``reason``.
-    With a ``dedup_key`` a job still on its way is returned instead of a new one.
+    With a ``dedup_key`` a job still on its way is returned instead of a new one. ``func``
+    (a task's dotted path, default the class's route) is kept with the job, so a re-enqueue
+    (admission's next round, the start-up reconciliation) calls the same task.
     """
     deferred = not_before is not None and not_before > utcnow()
     record = create_job(
@@ -223,6 +227,6 @@ def submit(
         reason=(reason or "waiting for its start time") if deferred else None,
         max_attempts=max_attempts,
         scheduled_for=scheduled_for,
-        admission=admission,
+        admission={**(admission or {}), **({"func": func} if func else {})},
     )
     return Submission(record)

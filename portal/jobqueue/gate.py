@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import resource
 import threading
 from collections.abc import Callable, Mapping
@@ -40,11 +41,12 @@ from portal.specs.jobs import JobClass, OffpeakConfigSpec, Priority, QueueLimits
 
 log = logging.getLogger(__name__)
 
-#: Seconds a slot stays taken without a heartbeat (a dead worker's slots free up after this).
-LEASE_S = 30
+#: Seconds a slot stays taken without a heartbeat (a dead worker's slots free up after this,
+#: and the reconciliation sees its job as lost). ``CONDUCTOR_JOB_LEASE_SECONDS`` overrides it.
+LEASE_S = max(2.0, float(os.environ.get("CONDUCTOR_JOB_LEASE_SECONDS", "30")))
 #: Seconds between heartbeats (lease renewal, RSS sample).
 HEARTBEAT_S = 0.5
-RENEW_EVERY = 10  # heartbeats between lease renewals (5 s)
+RENEW_EVERY = max(1, int(LEASE_S / 6 / HEARTBEAT_S))  # heartbeats between renewals (5 s by default)
 PREFIX = "cbi:slots:"
 
 
@@ -246,6 +248,12 @@ def admit(session: Session, redis: Redis, record: JobRecord, now: datetime | Non
     for probe in decision.probes:
         breakers.begin_probe(redis, probe, when)
     return Admission(decision, keys=keys, member=member, memory_mb=spec.memory_mb)
+
+
+def alive(redis: Redis, record: JobRecord, now: datetime | None = None) -> bool:
+    """True while a worker holds ``record``'s lease (it runs the job and renews its slots)."""
+    score = redis.zscore(slot_key("class", record.job_class), str(record.id))
+    return score is not None and float(score) > _ms(now or utcnow())
 
 
 def release(redis: Redis, admission: Admission) -> None:

@@ -13,7 +13,9 @@ that no longer parses) is logged and skipped, the others still fire.
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -21,13 +23,15 @@ from typing import Protocol
 from pydantic import ValidationError
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.errors import PortalError
 from portal.identity.principal import principal_for_user_id
 from portal.infra.db import transaction
+from portal.jobqueue import breakers
 from portal.jobqueue.enqueue import enqueue_job
+from portal.jobqueue.reconcile import reconcile
 from portal.jobstore import claim_fire, create_job, link_fire
 from portal.models import JobRecord, ReportSchedule, utcnow
 from portal.queue.schedules import due_fire, fire_key, next_fire_times
@@ -38,6 +42,10 @@ log = logging.getLogger(__name__)
 
 #: How often ``conductor scheduler`` ticks: fires are whole minutes, so a fire starts <= 10 s late.
 TICK_SECONDS = 10.0
+#: Seconds between reconciliations of ``job_queue`` with Redis in the scheduler loop.
+RECONCILE_SECONDS = 60.0
+#: Attempts of a schedule's fire (nobody watches it: transient failures are retried).
+SCHEDULE_ATTEMPTS = 4
 
 
 class QueueContext(Protocol):
@@ -79,7 +87,16 @@ def tick(ctx: QueueContext, now: datetime | None = None) -> TickResult:
     at = _utc(now) or utcnow()
     out = TickResult()
     with ctx.sessions() as session:
-        ids = list(session.scalars(select(ReportSchedule.id).where(ReportSchedule.is_active.is_(True))))
+        # Only schedules owing a fire: next_run_at is kept by every visit (None: never computed).
+        due = or_(
+            ReportSchedule.next_run_at.is_(None),
+            ReportSchedule.next_run_at <= at,
+            ReportSchedule.last_fire_at.is_(None),
+        )
+        ids = list(session.scalars(select(ReportSchedule.id).where(ReportSchedule.is_active.is_(True), due)))
+    # Each scheduler goes through them in its own order: two schedulers split a burst of due
+    # schedules between them instead of racing for the same one (the claim still decides).
+    random.shuffle(ids)
     for schedule_id in ids:
         try:
             record = _fire_one(ctx.sessions, schedule_id, at)
@@ -137,6 +154,8 @@ def _fire_one(sessions: sessionmaker[Session], schedule_id: int, now: datetime) 
             priority=spec.priority,
             dedup_key=fire_key(schedule_id, fire),
             scheduled_for=fire,
+            max_attempts=SCHEDULE_ATTEMPTS,
+            admission={"offpeak_only": bool(row.offpeak_only), "resources": [breakers.WAREHOUSE]},
         )
         link_fire(session, schedule_id, fire, record.id)
         row.next_run_at = next_run
@@ -155,12 +174,27 @@ def _set_baseline(session: Session, schedule_id: int, now: datetime, next_run: d
 
 
 def run_scheduler(
-    ctx: QueueContext, *, interval: float = TICK_SECONDS, stop: threading.Event | None = None
+    ctx: QueueContext,
+    *,
+    interval: float = TICK_SECONDS,
+    stop: threading.Event | None = None,
+    reconcile_every: float = RECONCILE_SECONDS,
 ) -> None:
-    """Tick every ``interval`` seconds until ``stop`` is set; a failing tick is logged, not fatal."""
+    """Tick every ``interval`` seconds until ``stop`` is set; a failing tick is logged, not fatal.
+
+    Every ``reconcile_every`` seconds (and at start) ``job_queue`` is reconciled with Redis:
+    jobs Redis lost are enqueued again, running jobs whose worker died are run again.
+    """
     done = stop or threading.Event()
+    last_reconcile = -float("inf")
     while not done.is_set():
         started = utcnow()
+        if time.monotonic() - last_reconcile >= reconcile_every:
+            try:
+                reconcile(ctx.sessions, ctx.redis)
+            except Exception:
+                log.exception("scheduler: reconciliation failed")
+            last_reconcile = time.monotonic()
         try:
             result = tick(ctx, started)
             if result.fired:

@@ -230,6 +230,18 @@ def set_rq_id(session: Session, job_id: int, rq_id: str) -> None:
     )
 
 
+def record_progress(session: Session, job_id: int, result: Mapping[str, Any]) -> None:
+    """Keep what a running job has done so far in its ``result_json`` (e.g. the execution it
+    recorded), so an attempt after a crash continues instead of starting over."""
+    _json_size(dict(result), MAX_RESULT_BYTES, "result")
+    session.execute(
+        update(JobRecord)
+        .where(JobRecord.id == job_id)
+        .values(result_json=dict(result))
+        .execution_options(synchronize_session=False)
+    )
+
+
 def record_usage(session: Session, job_id: int, cpu_seconds: float, peak_rss_mb: float) -> None:
     """Add a run's CPU-seconds to the job (quotas count them) and keep its peak RSS growth."""
     session.execute(

@@ -21,6 +21,7 @@ from portal.data.query import compile_query
 from portal.data.warehouse import Warehouse
 from portal.errors import BadRequest, PermissionDenied, PortalError
 from portal.identity.principal import Principal
+from portal.jobqueue import breakers
 from portal.jobqueue.enqueue import Submission, submit
 from portal.jobstore.settings import effective_limits, effective_offpeak
 from portal.models import JobRecord, ReportExecution, utcnow
@@ -30,8 +31,8 @@ from portal.reports.service import get_report
 from portal.specs import QuerySpec, parse_spec
 from portal.specs.jobs import JobClass, Priority, UserWindowPreference
 
-#: The breaker key of the demo/default warehouse: a failing warehouse holds runs, not the portal.
-WAREHOUSE_RESOURCE = "source:warehouse"
+#: The breaker key of the warehouse: a failing warehouse holds runs, not the portal.
+WAREHOUSE_RESOURCE = breakers.WAREHOUSE
 
 
 def run_key(report_id: int, params: Mapping[str, Any], scope_key: str, use_cache: bool) -> str:

@@ -25,6 +25,7 @@ from portal.config import Settings
 from portal.context import AppContext, build_context
 from portal.errors import AuthenticationFailed
 from portal.jobqueue.children import JobProcesses, child_env, start_job_processes
+from portal.jobqueue.reconcile import reconcile
 from portal.viz.elements import load_hv
 from portal.web import fonts, httpsecurity, scripts
 from portal.web.api import routes
@@ -98,7 +99,7 @@ def pages(ctx: AppContext) -> dict[str, Callable[[], Any]]:
     function as an object, and would render the partial's repr (settings included).
     A page that fails shows a reference number; the traceback goes to the log only.
     """
-    from pages import dashboard, home, report_builder, report_library
+    from pages import alerts, dashboard, home, jobs, outbox, report_builder, report_library, schedules
 
     def factory(module: Any) -> Callable[[], Any]:
         def create() -> Any:
@@ -119,6 +120,10 @@ def pages(ctx: AppContext) -> dict[str, Callable[[], Any]]:
         "/dashboard": factory(dashboard),
         "/reports": factory(report_builder),
         "/reports/library": factory(report_library),
+        "/alerts": factory(alerts),
+        "/jobs": factory(jobs),
+        "/schedules": factory(schedules),
+        "/outbox": factory(outbox),
     }
 
 
@@ -339,6 +344,12 @@ def serve(settings: Settings, *, job_processes: bool = True) -> None:
     portal's Redis (:mod:`portal.jobqueue.children`), stopped before it.
     """
     ctx = build_context(settings)
+    try:
+        # Before anything runs: what job_queue holds as on its way is on the queue again (a
+        # deferred job survives a restart of the portal and of the machine).
+        reconcile(ctx.sessions, ctx.redis)
+    except Exception:
+        log.exception("start-up reconciliation of the job queue failed; the scheduler retries it")
     children: JobProcesses | None = None
     if job_processes:
         env = child_env(

@@ -108,6 +108,14 @@ class ThrowawayPostgres:
                     raise
         return self
 
+    def pause(self) -> None:
+        """Stop the server but keep its data (a database outage); :meth:`resume` brings it back."""
+        self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start the paused server again on the same port."""
+        self._pg("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "30", "start")
+
     def url(self, dbname: str = "postgres") -> str:
         """SQLAlchemy URL of ``dbname`` on this cluster (psycopg 3 driver)."""
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{dbname}"
