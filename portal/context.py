@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal.config import Settings
 from portal.data.catalog import DEMO_CATALOG, Catalog
+from portal.data.rollups import DEMO_ROLLUPS
 from portal.data.warehouse import Warehouse
 from portal.infra.cache import QueryCache
 from portal.infra.db import make_engine, make_sessionmaker, make_warehouse_engine
@@ -55,5 +56,7 @@ def build_context(settings: Settings, *, catalog: Catalog = DEMO_CATALOG) -> App
         QueryCache(redis, settings.cache_ttl_seconds),
         settings.max_query_rows,
         timeout_seconds=settings.query_timeout_seconds,
+        # The demo warehouse's pre-aggregations; another catalog declares its own (none yet).
+        rollups=DEMO_ROLLUPS if catalog is DEMO_CATALOG else (),
     )
     return AppContext(settings, engine, make_sessionmaker(engine), redis, warehouse, embedded, redis_url)

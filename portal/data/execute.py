@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import (
@@ -20,11 +20,15 @@ from sqlalchemy import (
 
 from portal.data.catalog import Catalog
 from portal.data.query import compile_query
+from portal.errors import PortalError
 from portal.identity.scope import Scope
 from portal.infra.db import RunningQueries
 from portal.specs import (
     QuerySpec,
 )
+
+if TYPE_CHECKING:
+    from portal.data.rollup_store import RollupStore
 
 
 # --------------------------------------------------------------------------- execution
@@ -36,6 +40,8 @@ class QueryResult:
     cached: bool
     runtime_ms: float
     cache_key: str | None = None
+    #: The rollup that answered (``portal.data.rollups``), None for the base table.
+    rollup: str | None = None
 
     @property
     def row_count(self) -> int:
@@ -118,25 +124,62 @@ def run_query(
     max_rows: int | None = None,
     timeout: float | None = None,
     running: RunningQueries | None = None,
+    rollups: RollupStore | None = None,
 ) -> QueryResult:
     """Compile and run a spec; served from ``cache`` (a :class:`portal.infra.cache.QueryCache`) when possible.
 
     The warehouse query runs under ``timeout`` seconds (``None``: no limit), raising
     :class:`portal.errors.QueryTimeout` past it; ``running`` lets another thread
-    interrupt it (:meth:`portal.infra.db.RunningQueries.interrupt_all`).
+    interrupt it (:meth:`portal.infra.db.RunningQueries.interrupt_all`). With ``rollups``,
+    a fresh rollup that gives exactly the base table's answer runs instead (same frame).
     """
     t0 = time.perf_counter()
     cq = compile_query(spec, catalog, scope, params=params, now=now, max_rows=max_rows)
+    routed = (
+        None
+        if rollups is None
+        else rollups.route(cq, engine, params=params, now=now, max_rows=max_rows, running=running)
+    )
+    if rollups is not None and routed is not None:
+        try:
+            return _run_statement(
+                routed.statement, cq.source.name, scope, engine, cache, timeout, running, t0,
+                tag=routed.tag, finish=routed.finish, rollup=routed.name,
+            )  # fmt: skip
+        except PortalError:
+            raise  # a timeout or an interruption: the base table would not do better
+        except Exception as exc:
+            rollups.failed(routed, exc)
+    return _run_statement(cq.statement, cq.source.name, scope, engine, cache, timeout, running, t0)
+
+
+def _run_statement(
+    stmt: Select[Any],
+    source: str,
+    scope: Scope,
+    engine: Engine,
+    cache: Any | None,
+    timeout: float | None,
+    running: RunningQueries | None,
+    t0: float,
+    *,
+    tag: str = "",
+    finish: Callable[[pd.DataFrame, str], pd.DataFrame] | None = None,
+    rollup: str | None = None,
+) -> QueryResult:
     key = None
     if cache is not None:
-        key = cache.key(cq.source.name, statement_key(cq.statement, engine), scope.key)
+        # A rollup's statement differs from the base table's, and its tag names the build.
+        key = cache.key(source, statement_key(stmt, engine) + tag, scope.key)
         hit = cache.get(key)
         if hit is not None:
-            return QueryResult(hit, True, (time.perf_counter() - t0) * 1000, key)
-    frame = fetch_frame(engine, cq.statement, timeout=timeout, running=running)
+            return QueryResult(hit, True, (time.perf_counter() - t0) * 1000, key, rollup)
+    frame = fetch_frame(engine, stmt, timeout=timeout, running=running)
+    if finish is not None:
+        frame = finish(frame, engine.dialect.name)
     if cache is not None and key is not None:
         cache.set(key, frame)
-    return QueryResult(frame, False, (time.perf_counter() - t0) * 1000, key)
+    return QueryResult(frame, False, (time.perf_counter() - t0) * 1000, key, rollup)
 
 
 def estimate_query(

@@ -11,6 +11,8 @@ from sqlalchemy import Engine
 
 from portal.data.catalog import Catalog
 from portal.data.execute import QueryEstimate, QueryResult, estimate_query, run_query
+from portal.data.rollup_store import RollupStore
+from portal.data.rollups import Rollup
 from portal.identity.scope import Scope
 from portal.infra.cache import QueryCache
 from portal.infra.db import RunningQueries
@@ -30,6 +32,17 @@ class Warehouse:
     timeout_seconds: float = 60
     #: The queries running now, for :meth:`interrupt_all`.
     running: RunningQueries = field(default_factory=RunningQueries, repr=False, compare=False)
+    #: Pre-aggregations of this warehouse (``portal.data.rollups``); fresh built ones answer
+    #: the queries they answer exactly.
+    rollups: tuple[Rollup, ...] = ()
+    #: False: every query reads the base tables (tests and benchmarks compare both).
+    use_rollups: bool = True
+    #: Build state and query routing of :attr:`rollups` (None without rollups).
+    rollup_store: RollupStore | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.rollups:
+            object.__setattr__(self, "rollup_store", RollupStore(self.rollups, self.catalog, self.cache))
 
     def run(
         self,
@@ -57,6 +70,7 @@ class Warehouse:
             max_rows=self.max_rows,
             timeout=self.timeout_seconds if timeout is None else timeout,
             running=self.running,
+            rollups=self.rollup_store if self.use_rollups else None,
         )
         if not res.cached:
             source = spec.source if isinstance(spec, QuerySpec) else str(spec.get("source"))
@@ -93,6 +107,9 @@ class Warehouse:
         return self.running.interrupt_all()
 
     def invalidate(self, source: str | None = None) -> None:
-        """Drop cached results after the data of ``source`` (or all data) changed."""
+        """Drop cached results after the data of ``source`` (or all data) changed; its rollups
+        answer nothing until rebuilt."""
         if self.cache is not None:
             self.cache.invalidate(source)
+        if self.rollup_store is not None:
+            self.rollup_store.invalidate(source)
