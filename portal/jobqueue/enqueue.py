@@ -115,6 +115,7 @@ def enqueue_job(
     result_ttl: int | None = None,
     retry_intervals: list[int] | None = None,
     now: datetime | None = None,
+    fresh: bool = False,
 ) -> Job:
     """Put a committed ``record`` on its pool's queue for its priority and return the RQ job.
 
@@ -123,6 +124,8 @@ def enqueue_job(
     moves it to the queue when due). ``critical`` jobs go to the front of their queue. Retries:
     ``record.max_attempts - 1`` with ``retry_intervals`` (default: :func:`backoff`).
     Idempotent: while an RQ job with the record's id is on its way, that job is returned.
+    ``fresh`` (a record just created, whose RQ id never existed) skips looking for an old
+    finished job to make room for: the atomic ``unique`` enqueue still returns a live one.
     """
     state = JobState(record.status)
     if state in FINISHED or state is JobState.RUNNING:
@@ -133,9 +136,10 @@ def enqueue_job(
         raise Conflict(f"rq_job_id: job {record.id} has no RQ id", field="rq_job_id")
     route = ROUTES[JobClass(record.job_class)]
     func = func or (record.admission_json or {}).get("func") or None
-    live = _live_job(redis, record.rq_job_id)
-    if live is not None:
-        return live
+    if not fresh:
+        live = _live_job(redis, record.rq_job_id)
+        if live is not None:
+            return live
     queue = Queue(queue_name(record.pool, record.priority), connection=redis, serializer=SERIALIZER)
     retries = record.max_attempts - 1
     critical = record.priority == Priority.CRITICAL
@@ -188,6 +192,9 @@ class Submission:
 
     def enqueue(self, redis: Redis, **options: Any) -> Job:
         """Enqueue the committed record (:func:`enqueue_job`)."""
+        if self.record.attempts == 0 and self.record.status == JobState.QUEUED:
+            # created by this submit (or an equal one on its way): no finished RQ job to clear
+            options.setdefault("fresh", True)
         return enqueue_job(redis, self.record, **options)
 
 

@@ -22,14 +22,15 @@ import logging
 import os
 import resource
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psutil
 from redis import Redis
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.errors import PortalError
@@ -110,26 +111,76 @@ def _limits(spec: QueueLimitsSpec, tenant: str) -> Limits:
     )
 
 
-def usage(session: Session, tenant_id: int | None, now: datetime) -> Usage:
-    """Jobs the tenant started in the hour before ``now`` and its CPU-seconds this UTC day."""
-    hour_ago = now - timedelta(hours=1)
-    midnight = datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)
-    started = session.execute(
-        select(func.count(), func.min(JobRecord.started_at)).where(
-            JobRecord.tenant_id == tenant_id, JobRecord.started_at >= hour_ago
-        )
-    ).one()
-    cpu = session.scalar(
-        select(func.coalesce(func.sum(JobRecord.cpu_seconds), 0.0)).where(
-            JobRecord.tenant_id == tenant_id, JobRecord.finished_at >= midnight
-        )
-    )
-    oldest = started[1]
-    if oldest is not None and oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=UTC)
-    return Usage(
-        jobs_last_hour=int(started[0]), oldest_start_in_hour=oldest, cpu_seconds_today=float(cpu or 0)
-    )
+def _starts_key(tenant_id: int | None) -> str:
+    return f"cbi:starts:{tenant_id or 0}"
+
+
+def _cpu_key(tenant_id: int | None, now: datetime) -> str:
+    return f"cbi:cpu:{tenant_id or 0}:{now.astimezone(UTC):%Y%m%d}"
+
+
+def usage(redis: Redis, tenant_id: int | None, now: datetime) -> Usage:
+    """Jobs the tenant started in the hour before ``now`` and its CPU-seconds this UTC day.
+
+    Counted in Redis (a sorted set of starts, a float per day) by :func:`count_start` and
+    :func:`count_cpu`: admission reads them in one round trip. ``job_queue`` keeps each job's own
+    CPU-seconds for the monitor; a Redis that lost its data forgets the counts, not the jobs.
+    """
+    key = _starts_key(tenant_id)
+    hour_ago = _ms(now - timedelta(hours=1))
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.zremrangebyscore(key, "-inf", hour_ago)
+        pipe.zcard(key)
+        pipe.zrange(key, 0, 0, withscores=True)
+        pipe.get(_cpu_key(tenant_id, now))
+        _, count, oldest, cpu = pipe.execute()
+    first = datetime.fromtimestamp(oldest[0][1] / 1000, UTC) if oldest else None
+    return Usage(jobs_last_hour=int(count), oldest_start_in_hour=first, cpu_seconds_today=float(cpu or 0))
+
+
+def count_start(redis: Redis, record: JobRecord, now: datetime) -> None:
+    """Count a start of ``record`` against its tenant's hourly quota."""
+    key = _starts_key(record.tenant_id)
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.zadd(key, {f"{record.id}:{record.attempts}:{_ms(now)}": _ms(now)})
+        pipe.expire(key, 7200)
+        pipe.execute()
+
+
+def count_cpu(redis: Redis, tenant_id: int | None, seconds: float, now: datetime | None = None) -> None:
+    """Add a run's CPU-seconds to its tenant's count for the UTC day."""
+    if seconds <= 0:
+        return
+    key = _cpu_key(tenant_id, now or utcnow())
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.incrbyfloat(key, round(seconds, 4))
+        pipe.expire(key, 2 * 86400)
+        pipe.execute()
+
+
+#: Seconds a process keeps a tenant's limits, windows and name before reading them again:
+#: admission runs for every job, and these change a few times a year.
+SETTINGS_TTL_S = 5.0
+_settings_cache: dict[tuple[str, int | None], tuple[float, Any]] = {}
+_settings_lock = threading.Lock()
+
+
+def _cached(kind: str, tenant_id: int | None, load: Callable[[], Any]) -> Any:
+    now = time.monotonic()
+    with _settings_lock:
+        hit = _settings_cache.get((kind, tenant_id))
+        if hit is not None and now - hit[0] < SETTINGS_TTL_S:
+            return hit[1]
+    value = load()
+    with _settings_lock:
+        _settings_cache[(kind, tenant_id)] = (now, value)
+    return value
+
+
+def forget_settings() -> None:
+    """Read limits and windows from the database again on the next admission (after a change)."""
+    with _settings_lock:
+        _settings_cache.clear()
 
 
 def preference_of(record: JobRecord) -> UserWindowPreference | None:
@@ -149,9 +200,11 @@ def snapshot(
 ) -> Snapshot:
     """Everything :func:`~portal.queue.admission.decide` needs about ``record`` at ``now``."""
     adm: Mapping[str, Any] = record.admission_json or {}
-    tenant = _tenant_label(session, record.tenant_id)
-    spec = limits or effective_limits(session, record.tenant_id)
-    config = offpeak or effective_offpeak(session, record.tenant_id)
+    tenant = _cached("tenant", record.tenant_id, lambda: _tenant_label(session, record.tenant_id))
+    spec = limits or _cached("limits", record.tenant_id, lambda: effective_limits(session, record.tenant_id))
+    config = offpeak or _cached(
+        "offpeak", record.tenant_id, lambda: effective_offpeak(session, record.tenant_id)
+    )
     cls = JobClass(record.job_class)
     keys = [slot_key("class", cls.value), slot_key("tenant", record.tenant_id or 0)]
     crit = slot_key("critical", record.tenant_id or 0)
@@ -170,7 +223,7 @@ def snapshot(
         running_by_tenant={tenant: counts[keys[1]]},
         critical_running_by_tenant={tenant: counts[crit]},
         limits=_limits(spec, tenant),
-        usage=usage(session, record.tenant_id, now),
+        usage=usage(redis, record.tenant_id, now),
         breakers=breakers.load_many(redis, resources),
         resources=resources,
         windows=tuple(config.windows),
@@ -219,7 +272,7 @@ def admit(session: Session, redis: Redis, record: JobRecord, now: datetime | Non
     slot between the read and the script, the answer is ``wait`` with the limit's reason.
     """
     when = now or utcnow()
-    spec = effective_limits(session, record.tenant_id)
+    spec = _cached("limits", record.tenant_id, lambda: effective_limits(session, record.tenant_id))
     stale = expired(record, spec, when)
     if stale is not None:
         return Admission(Decision("wait", stale), expired=stale)
@@ -247,6 +300,7 @@ def admit(session: Session, redis: Redis, record: JobRecord, now: datetime | Non
         return Admission(Decision("wait", reason))
     for probe in decision.probes:
         breakers.begin_probe(redis, probe, when)
+    count_start(redis, record, when)
     return Admission(decision, keys=keys, member=member, memory_mb=spec.memory_mb)
 
 
@@ -282,6 +336,38 @@ def _raise_in(thread_id: int, exc: type[BaseException]) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc))
 
 
+class _Monitor:
+    """One heartbeat thread per process for every running lease (a thread per job cost a start
+    and a join per job, ~2 ms)."""
+
+    def __init__(self) -> None:
+        self._leases: set[Lease] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, lease: Lease) -> None:
+        with self._lock:
+            self._leases.add(lease)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="job-heartbeat", daemon=True)
+                self._thread.start()
+
+    def discard(self, lease: Lease) -> None:
+        with self._lock:
+            self._leases.discard(lease)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(HEARTBEAT_S)
+            with self._lock:
+                leases = list(self._leases)
+            for lease in leases:
+                lease.beat()
+
+
+_MONITOR = _Monitor()
+
+
 class Lease:
     """While a job runs: renew its slots, sample RSS, measure CPU, enforce the memory limit.
 
@@ -299,29 +385,37 @@ class Lease:
         self.cpu_seconds = 0.0
         self.peak_rss_mb = 0.0
         self.stopped_for_memory = False
-        self._stop = threading.Event()
+        #: Whether the caller stored the usage with the job's outcome already.
+        self.recorded = False
+        self._lock = threading.Lock()
+        self._done = False
+        self._beats = 0
         self._proc = psutil.Process()
         self._thread_id = threading.get_ident()
         self._base_rss = 0
         self._cpu0 = 0.0
-        self._beat: threading.Thread | None = None
 
     def _cpu(self) -> float:
         usage = resource.getrusage(resource.RUSAGE_THREAD)
         return usage.ru_utime + usage.ru_stime
 
+    def cpu_now(self) -> float:
+        """CPU-seconds of the job so far (call it from the job's own thread)."""
+        return max(0.0, self._cpu() - self._cpu0)
+
     def __enter__(self) -> Lease:
         self._base_rss = self._proc.memory_info().rss
         self._cpu0 = self._cpu()
-        self._beat = threading.Thread(target=self._run, name="job-heartbeat", daemon=True)
-        self._beat.start()
+        _MONITOR.add(self)
         return self
 
-    def _run(self) -> None:
-        n = 0
-        limit = self.admission.memory_mb
-        while not self._stop.wait(HEARTBEAT_S):
-            n += 1
+    def beat(self) -> None:
+        """One heartbeat (the monitor thread): RSS sample, memory limit, lease renewal."""
+        with self._lock:
+            if self._done:
+                return
+            self._beats += 1
+            limit = self.admission.memory_mb
             try:
                 grown = max(0, self._proc.memory_info().rss - self._base_rss) / 2**20
                 self.peak_rss_mb = max(self.peak_rss_mb, grown)
@@ -336,15 +430,15 @@ class Lease:
                     if self.on_limit is not None:
                         self.on_limit()
                     _raise_in(self._thread_id, MemoryLimitExceeded)
-                if n % RENEW_EVERY == 0:
+                if self._beats % RENEW_EVERY == 0:
                     renew(self.redis, self.admission)
             except Exception:  # Redis away for a moment: the lease is long enough to try again
                 log.exception("job heartbeat failed")
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._beat is not None:
-            self._beat.join(2)
+        _MONITOR.discard(self)
+        with self._lock:  # a beat in progress ends first; none starts after this
+            self._done = True
         self.cpu_seconds = max(0.0, self._cpu() - self._cpu0)
         try:
             grown = max(0, self._proc.memory_info().rss - self._base_rss) / 2**20

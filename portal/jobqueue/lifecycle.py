@@ -58,14 +58,16 @@ def _load(session: Session, job_id: int) -> JobRecord | None:
     return session.get(JobRecord, job_id, populate_existing=True)
 
 
-def start(session: Session, job_id: int, *, worker: str | None) -> JobRecord | None:
+def start(
+    session: Session, job_id: int, *, worker: str | None, loaded: JobRecord | None = None
+) -> JobRecord | None:
     """Move the job to ``running`` and return it, or None when there is nothing to run.
 
     Nothing to run: the record is missing or finished (done, failed, canceled) — a re-delivered
     job returns at once, so a delivery twice runs the work once. A record still ``running`` was
     left by a worker that died: it goes through ``retrying`` (the state machine's way back).
     """
-    record = _load(session, job_id)
+    record = loaded if loaded is not None else _load(session, job_id)
     if record is None:
         log.warning("job %s: no job_queue record, nothing to run", job_id)
         return None

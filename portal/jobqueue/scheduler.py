@@ -27,7 +27,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.errors import PortalError
-from portal.identity.principal import principal_for_user_id
+from portal.identity.principal import Principal, principal_for_user_id
 from portal.infra.db import transaction
 from portal.jobqueue import breakers
 from portal.jobqueue.enqueue import enqueue_job
@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 10.0
 #: Seconds between reconciliations of ``job_queue`` with Redis in the scheduler loop.
 RECONCILE_SECONDS = 60.0
+#: Schedules fired per transaction (one commit per batch: a burst of 10,000 due schedules).
+FIRE_BATCH = 100
 #: Attempts of a schedule's fire (nobody watches it: transient failures are retried).
 SCHEDULE_ATTEMPTS = 4
 
@@ -97,71 +99,89 @@ def tick(ctx: QueueContext, now: datetime | None = None) -> TickResult:
     # Each scheduler goes through them in its own order: two schedulers split a burst of due
     # schedules between them instead of racing for the same one (the claim still decides).
     random.shuffle(ids)
-    for schedule_id in ids:
-        try:
-            record = _fire_one(ctx.sessions, schedule_id, at)
-        except (PortalError, ValidationError, ValueError) as exc:
-            log.warning("schedule %s: not fired: %s", schedule_id, exc)
-            out.skipped[schedule_id] = str(exc).splitlines()[0][:200]
-            continue
-        if record is None:
-            continue
-        out.fired.append(record.id)
-        try:
-            # After the commit (a worker must find the record), never before.
-            enqueue_job(ctx.redis, record, now=at)
-        except RedisError:
-            # The fire is claimed and its job stays queued: reconciliation enqueues it again.
-            log.exception("schedule %s: job %s created but not enqueued", schedule_id, record.id)
+    # The accounts the fires act as, loaded once per tick (a burst of schedules shares owners).
+    owners: dict[int, Principal] = {}
+    for first in range(0, len(ids), FIRE_BATCH):
+        fired: list[tuple[int, JobRecord]] = []
+        with transaction(ctx.sessions) as session:
+            for schedule_id in ids[first : first + FIRE_BATCH]:
+                try:
+                    record = _fire_in(session, schedule_id, at, owners)
+                except (PortalError, ValidationError, ValueError) as exc:
+                    # Raised before the schedule wrote anything: the rest of the batch goes on.
+                    log.warning("schedule %s: not fired: %s", schedule_id, exc)
+                    out.skipped[schedule_id] = str(exc).splitlines()[0][:200]
+                    continue
+                if record is not None:
+                    fired.append((schedule_id, record))
+        for schedule_id, record in fired:
+            out.fired.append(record.id)
+            try:
+                # After the commit (a worker must find the record), never before.
+                enqueue_job(ctx.redis, record, now=at, fresh=record.attempts == 0)
+            except RedisError:
+                # The fire is claimed and its job stays queued: reconciliation enqueues it again.
+                log.exception("schedule %s: job %s created but not enqueued", schedule_id, record.id)
     return out
 
 
-def _fire_one(sessions: sessionmaker[Session], schedule_id: int, now: datetime) -> JobRecord | None:
-    """Claim and create the due fire of one schedule in one transaction; None if nothing to fire."""
-    with transaction(sessions) as session:
-        row = session.get(ReportSchedule, schedule_id)
-        if row is None or not row.is_active:
-            return None
-        spec = _spec(row)
-        upcoming = next_fire_times(spec, now, 1)
-        next_run = upcoming[0] if upcoming else None
-        last = _utc(row.last_fire_at)
-        if last is None:
-            # No baseline yet (a schedule written without one): it owes nothing before now.
-            _set_baseline(session, schedule_id, now, next_run)
-            return None
-        fire = due_fire(spec, last, now)
-        if fire is None:
-            if _utc(row.next_run_at) != next_run:
-                row.next_run_at = next_run
-            return None
-        if row.created_by is None:
-            raise PortalError(f"schedule {schedule_id} has no owner to run as")
-        # Who the job acts as is checked before the claim: a refused owner leaves the fire unclaimed.
-        principal = principal_for_user_id(session, row.created_by, kind="job")
-        if not claim_fire(session, schedule_id, fire):
-            return None  # another scheduler fired it
-        record = create_job(
-            session,
-            principal,
-            job_class=JobClass.REPORT_SCHEDULE,
-            payload={
-                "report_id": row.report_id,
-                "schedule_id": schedule_id,
-                "fire_time": fire.isoformat(),
-                "params": {},
-            },
-            priority=spec.priority,
-            dedup_key=fire_key(schedule_id, fire),
-            scheduled_for=fire,
-            max_attempts=SCHEDULE_ATTEMPTS,
-            admission={"offpeak_only": bool(row.offpeak_only), "resources": [breakers.WAREHOUSE]},
-        )
-        link_fire(session, schedule_id, fire, record.id)
-        row.next_run_at = next_run
-        if record.status != JobState.QUEUED:  # an older job of this key (should not happen): leave it
-            return None
-        return record
+def _fire_in(
+    session: Session,
+    schedule_id: int,
+    now: datetime,
+    owners: dict[int, Principal] | None = None,
+) -> JobRecord | None:
+    """Claim and create the due fire of one schedule in ``session``; None if nothing to fire.
+
+    Every refusal (a malformed expression, an owner who may not run it) is raised before the
+    first write, so a batch of schedules in one transaction can skip it and go on.
+    """
+    row = session.get(ReportSchedule, schedule_id)
+    if row is None or not row.is_active:
+        return None
+    spec = _spec(row)
+    upcoming = next_fire_times(spec, now, 1)
+    next_run = upcoming[0] if upcoming else None
+    last = _utc(row.last_fire_at)
+    if last is None:
+        # No baseline yet (a schedule written without one): it owes nothing before now.
+        _set_baseline(session, schedule_id, now, next_run)
+        return None
+    fire = due_fire(spec, last, now)
+    if fire is None:
+        if _utc(row.next_run_at) != next_run:
+            row.next_run_at = next_run
+        return None
+    if row.created_by is None:
+        raise PortalError(f"schedule {schedule_id} has no owner to run as")
+    # Who the job acts as is checked before the claim: a refused owner leaves the fire unclaimed.
+    cache = owners if owners is not None else {}
+    principal = cache.get(row.created_by)
+    if principal is None:
+        principal = cache[row.created_by] = principal_for_user_id(session, row.created_by, kind="job")
+    if not claim_fire(session, schedule_id, fire):
+        return None  # another scheduler fired it
+    record = create_job(
+        session,
+        principal,
+        job_class=JobClass.REPORT_SCHEDULE,
+        payload={
+            "report_id": row.report_id,
+            "schedule_id": schedule_id,
+            "fire_time": fire.isoformat(),
+            "params": {},
+        },
+        priority=spec.priority,
+        dedup_key=fire_key(schedule_id, fire),
+        scheduled_for=fire,
+        max_attempts=SCHEDULE_ATTEMPTS,
+        admission={"offpeak_only": bool(row.offpeak_only), "resources": [breakers.WAREHOUSE]},
+    )
+    link_fire(session, schedule_id, fire, record.id)
+    row.next_run_at = next_run
+    if record.status != JobState.QUEUED:  # an older job of this key (should not happen): leave it
+        return None
+    return record
 
 
 def _set_baseline(session: Session, schedule_id: int, now: datetime, next_run: datetime | None) -> None:

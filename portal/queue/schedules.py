@@ -79,6 +79,9 @@ def due_fire(spec: ScheduleSpec, last_fire: datetime | None, now: datetime) -> d
     end = _utc(now)
     since = max(_utc(last_fire), end - CATCH_UP)
     zone = spec.zone
+    quick = _latest_by_stepping_back(spec, since, end)
+    if quick is not _UNKNOWN:
+        return quick  # type: ignore[return-value]
     # Look back a day first, then further: a minute schedule down for months must not walk
     # every missed minute. The latest fire in (lo, end] is the latest in (since, end].
     for lookback in (timedelta(days=1), timedelta(days=32), CATCH_UP):
@@ -93,6 +96,46 @@ def due_fire(spec: ScheduleSpec, last_fire: datetime | None, now: datetime) -> d
         if latest is not None or lo == since:
             return latest
     return None
+
+
+_UNKNOWN = object()
+#: Fires looked at backwards from ``now`` before the forward search takes over (DST oddities).
+_BACK_STEPS = 4
+
+
+def _local_before(spec: ScheduleSpec, end_local: datetime) -> Iterator[datetime]:
+    """Naive local fire times at or before naive local ``end_local``, latest first."""
+    parsed = spec.parsed
+    if parsed.cron is not None:
+        it = croniter(parsed.cron, end_local + timedelta(microseconds=1))
+        while True:
+            try:
+                yield it.get_prev(datetime)
+            except CroniterError:
+                return
+    rule = build_rrule(
+        parsed, spec.zone, near=end_local - timedelta(days=1), stop=end_local + timedelta(days=1)
+    )
+    at: datetime | None = rule.before(end_local, inc=True)
+    while at is not None:
+        yield at
+        at = rule.before(at, inc=False)
+
+
+def _latest_by_stepping_back(spec: ScheduleSpec, since: datetime, end: datetime) -> object:
+    """The latest fire in ``(since, end]`` found by walking back from ``end`` a few fires
+    (one step almost always: a minute schedule down for an hour does not walk 60 fires);
+    ``_UNKNOWN`` when a few steps did not settle it (the forward search decides then)."""
+    zone = spec.zone
+    end_local = end.astimezone(zone).replace(tzinfo=None)
+    for n, local in enumerate(_local_before(spec, end_local)):
+        if n >= _BACK_STEPS:
+            break
+        at = _to_utc(local, zone)
+        if at > end:
+            continue  # a local time in the spring-forward gap, moved after ``end``
+        return at if at > since else None
+    return _UNKNOWN
 
 
 def fire_key(schedule_id: int | str, fire_time: datetime) -> str:

@@ -247,8 +247,12 @@ class ParsedSchedule:
     dtstart: datetime | None = None
 
 
+@lru_cache(maxsize=4096)
 def parse_schedule_expr(text: str) -> ParsedSchedule:
-    """Parse a cron or RRULE expression; raise ``ValueError`` in user words if it is malformed."""
+    """Parse a cron or RRULE expression; raise ``ValueError`` in user words if it is malformed.
+
+    Cached (a schedule is read on every scheduler visit): the result must not be modified.
+    """
     text = text.strip()
     if not text:
         raise ValueError("must not be empty")

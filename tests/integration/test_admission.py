@@ -23,7 +23,7 @@ import jobs.runtime
 from portal.infra.db import transaction
 from portal.jobqueue import breakers, submit
 from portal.jobqueue.enqueue import SERIALIZER
-from portal.jobqueue.gate import LEASE_S, _ms, slot_key, usage
+from portal.jobqueue.gate import LEASE_S, _ms, forget_settings, slot_key, usage
 from portal.jobstore.settings import save_offpeak
 from portal.models import JobRecord, OffpeakWindow, QueueLimits
 from portal.specs.jobs import OffpeakConfigSpec
@@ -39,6 +39,7 @@ def ctx(module_ctx: Any, module_demo: Any, redis_client: Any) -> Iterator[Any]:
     with transaction(module_ctx.sessions) as s:  # limits and windows are per test
         s.execute(delete(QueueLimits))
         s.execute(delete(OffpeakWindow))
+    forget_settings()
 
 
 @pytest.fixture
@@ -51,6 +52,7 @@ def set_limits(ctx: Any, user: Any, **limits: Any) -> None:
         tenant_id = as_principal(s, user).tenant_id
         s.execute(delete(QueueLimits).where(QueueLimits.tenant_id == tenant_id))
         s.add(QueueLimits(tenant_id=tenant_id, limits_json=limits))
+    forget_settings()
 
 
 def job(
@@ -128,8 +130,8 @@ def test_critical_runs_beyond_the_limit_up_to_its_cap(ctx: Any, analyst: Any) ->
 
 # --------------------------------------------------------------------------- quotas, breakers, TTL
 def test_the_hourly_quota_holds_the_next_job_until_a_slot_of_the_hour_frees(ctx: Any, analyst: Any) -> None:
-    with ctx.sessions() as s:  # the module's earlier tests started jobs of this tenant too
-        started = usage(s, tenant_id_of(ctx, analyst), datetime.now(UTC)).jobs_last_hour
+    # Redis is emptied before each test: only this test's starts count.
+    started = usage(ctx.redis, tenant_id_of(ctx, analyst), datetime.now(UTC)).jobs_last_hour
     set_limits(ctx, analyst, jobs_per_hour=started + 1)
     done = job(ctx, analyst)
     run_worker(ctx, "realtime")
