@@ -331,7 +331,8 @@ class DashboardBuilder(pn.viewable.Viewer):
         body = pn.Column(self._body(wid), sizing_mode="stretch_both", margin=0)
         self._bodies[wid] = body
         on_remove = partial(self._remove, wid) if self.edit_mode else None
-        self._tiles[wid] = tile = tile_frame(title, w.widget.viz, body, on_remove)
+        alert = self.plan.alerts.get(wid) if self.plan is not None else None
+        self._tiles[wid] = tile = tile_frame(title, w.widget.viz, body, on_remove, alert)
         return tile
 
     def _render(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 import panel as pn
 from sqlalchemy.orm import Session
 
+from portal.alerts.notifications import unread_count
 from portal.context import AppContext
 from portal.errors import AuthenticationFailed, PortalError
 from portal.identity import auth
@@ -18,6 +20,10 @@ from portal.identity.auth import REQUEST_LOGOUT_TOKEN, REQUEST_SESSION, REQUEST_
 from portal.identity.principal import Identify, Principal, principal_for_user, principal_transaction
 
 T = TypeVar("T")
+
+#: Per live page (its Bokeh document): the context its services use and its header pane, so the
+#: header's bell can count the unread notifications and be redrawn once they are read.
+_PAGES: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def _request() -> Any:
@@ -61,8 +67,67 @@ def user_session(ctx: AppContext) -> Iterator[tuple[Session, Principal]]:
     The web session is checked on every call, so signing out (in any tab), a
     password change or disabling the account stops an open page at once.
     """
+    page = _page_state()
+    if page is not None:
+        page["ctx"] = ctx
     with principal_transaction(ctx.sessions, _signed_in(*current_identity())) as (session, principal):
         yield session, principal
+
+
+def _page_state() -> dict[str, Any] | None:
+    doc = pn.state.curdoc
+    if doc is None or getattr(doc, "session_context", None) is None:
+        return None
+    return _PAGES.setdefault(doc, {})
+
+
+def unread_notifications() -> int | None:
+    """The signed-in user's unread notifications (one COUNT on its index); None outside a live page."""
+    page = _page_state()
+    ctx = page.get("ctx") if page is not None else None
+    if ctx is None:
+        return None
+    try:
+        uid, _ = current_identity()
+    except AuthenticationFailed:
+        return None
+    with ctx.sessions() as session:
+        return unread_count(session, uid)
+
+
+def refresh_bell() -> None:
+    """Count the unread notifications again and redraw the header (after some were read)."""
+    page = _page_state()
+    if page is not None and "header" in page:
+        pane, active, who = page["header"]
+        pane.object = _header_html(active, who, unread_notifications())
+
+
+_BELL_SVG = (
+    '<svg width="20" height="20" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" '
+    'stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M18 8a6 6 0 0 0-12 0c0 7-3 '
+    '9-3 9h18s-3-2-3-9"/><path d="M13.73 21a2 2 0 0 1-3.46 0"/></svg>'
+)
+
+
+def _bell(unread: int | None) -> str:
+    """The bell: a link to the notifications with the unread count as a badge (none outside a page)."""
+    if unread is None:
+        return ""
+    label = f"{unread} unread notification{'' if unread == 1 else 's'}"
+    badge = (
+        '<span class="cbi-bell-count" style="position:absolute;top:-6px;right:-9px;background:#dc2626;'
+        "color:white;border-radius:9px;min-width:18px;height:18px;padding:0 4px;box-sizing:border-box;"
+        f'font-size:11px;font-weight:700;line-height:18px;text-align:center">{min(unread, 99)}'
+        f"{'+' if unread > 99 else ''}</span>"
+        if unread
+        else ""
+    )
+    return (
+        f'<a class="cbi-bell" href="/alerts?tab=notifications" title="{label}" aria-label="{label}" '
+        'style="position:relative;display:inline-flex;color:white;margin-right:22px">'
+        f"{_BELL_SVG}{badge}</a>"
+    )
 
 
 def run(ctx: AppContext, fn: Callable[[Session, Principal], T], *, success: str | None = None) -> T | None:
@@ -120,14 +185,40 @@ def escaped_options(values: Iterable[Any]) -> dict[str, Any]:
 
 
 def header_links(active: str, who: str = "") -> Any:
-    """The navigation shown in the header of every page."""
-    items = [("Dashboards", "/"), ("Reports", "/reports/library"), ("Report builder", "/reports")]
+    """The navigation shown in the header of every page, with the notifications bell."""
+    pane = pn.pane.HTML(_header_html(active, who, unread_notifications()), sizing_mode="stretch_width")
+    page = _page_state()
+    if page is not None:
+        page["header"] = (pane, active, who)
+    return pane
+
+
+def _header_html(active: str, who: str, unread: int | None) -> str:
+    items = [
+        ("Dashboards", "/"),
+        ("Reports", "/reports/library"),
+        ("Report builder", "/reports"),
+        ("Schedules", "/schedules"),
+        ("Jobs", "/jobs"),
+        ("Alerts", "/alerts"),
+    ]
     style = "color:white;text-decoration:none;margin-right:14px;white-space:nowrap"
     links = "".join(
         f'<a href="{u}" style="{style};{"font-weight:700;border-bottom:2px solid white" if n == active else ""}">{n}</a>'
         for n, u in items
     )
-    who_html = f'<span style="color:#dbeafe;margin-right:14px">{html.escape(who)}</span>' if who else ""
+    who_html = ""
+    if who:
+        # Narrower windows show the name only, then not even that (title keeps it): the header must
+        # not push the page wider than the window (it did at 1024 px with the bell and six links).
+        name, sep, rest = who.partition(" (")
+        email = f'<span class="cbi-who-email"> ({html.escape(rest)}</span>' if sep else ""
+        who_html = (
+            f'<span class="cbi-who" title="{html.escape(who)}" style="color:#dbeafe;margin-right:14px;'
+            f'white-space:nowrap">{html.escape(name)}{email}</span>'
+            "<style>@media (max-width:1320px){.cbi-who-email{display:none}}"
+            "@media (max-width:1120px){.cbi-who{display:none}}</style>"
+        )
     # Sign-out is a POST carrying this session's token: a link from another site cannot sign anyone out.
     sign_out = (
         '<form method="post" action="/logout" style="margin:0">'
@@ -135,8 +226,7 @@ def header_links(active: str, who: str = "") -> Any:
         '<button type="submit" class="sign-out" style="background:none;border:0;color:white;font-size:15px;'
         'cursor:pointer;padding:0;white-space:nowrap">Sign out</button></form>'
     )
-    return pn.pane.HTML(
-        f'<div style="font-size:15px;display:flex;align-items:center">{links}<span style="flex:1"></span>{who_html}'
-        f"{sign_out}</div>",
-        sizing_mode="stretch_width",
+    return (
+        f'<div style="font-size:15px;display:flex;align-items:center">{links}<span style="flex:1"></span>'
+        f"{_bell(unread)}{who_html}{sign_out}</div>"
     )

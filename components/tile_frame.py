@@ -14,6 +14,7 @@ import panel as pn
 
 from components.dashboard_page import SKELETON
 from components.widget_view import CHART_MIN_SIZE
+from portal.alerts.highlight import WidgetAlert
 from portal.viz.prepare import FIGURE_VIZ, HV_VIZ
 
 #: Set on a tile while its data is re-fetched (dimmed; browser tests and the benchmark wait for the
@@ -24,13 +25,41 @@ UPDATING_STYLE = {"--cbi-updating": "1", "opacity": "0.55"}
 UPDATED_STYLE = {"--cbi-updating": "0", "opacity": "1"}
 
 
+#: Colour of a highlighted tile's marker and border, by alert severity.
+ALERT_COLORS = {"crit": "#dc2626", "warn": "#d97706", "info": "#2563eb"}
+_ALERT_WORDS = {"crit": "Critical", "warn": "Warning", "info": "Info"}
+
+
+def alert_marker(alert: WidgetAlert) -> str:
+    """The marker of a tile an alert highlights: severity colour, the alert's name as tooltip."""
+    color = ALERT_COLORS.get(alert.severity, ALERT_COLORS["info"])
+    state = "acknowledged" if alert.status == "acked" else "open"
+    tip = html.escape(f"{_ALERT_WORDS.get(alert.severity, alert.severity)} alert ({state}): {alert.name}")
+    # An acknowledged alert stays visible, quieter: outlined instead of filled.
+    fill = f"background:{color};color:white" if alert.status == "open" else f"color:{color}"
+    return (
+        f'<a class="cbi-alert-marker cbi-alert-{html.escape(alert.severity)}" href="/alerts?alert={alert.alert_id}" '
+        f'title="{tip}" aria-label="{tip}" style="{fill};border:1px solid {color};border-radius:10px;'
+        'padding:1px 8px;font-size:12px;font-weight:600;text-decoration:none;white-space:nowrap">'
+        f"&#9888; {'Alert' if alert.status == 'open' else 'Acked'}</a>"
+    )
+
+
 def tile_frame(
-    title: str, viz: str, body: pn.Column, on_remove: Callable[[], None] | None = None
+    title: str,
+    viz: str,
+    body: pn.Column,
+    on_remove: Callable[[], None] | None = None,
+    alert: WidgetAlert | None = None,
 ) -> pn.Column:
-    """The tile around ``body``: the (escaped) title, a remove button when ``on_remove`` is given."""
+    """The tile around ``body``: the (escaped) title, a remove button when ``on_remove`` is given,
+    and the marker and coloured border of the ``alert`` that highlights the widget, if any."""
+    marker = f'<span style="flex:none">{alert_marker(alert)}</span>' if alert is not None else ""
     head: list[Any] = [
         pn.pane.HTML(
-            f'<div class="widget-title" style="font-weight:600;color:#1e293b">{html.escape(title)}</div>',
+            '<div style="display:flex;align-items:center;gap:8px">'
+            f'<div class="widget-title" style="font-weight:600;color:#1e293b;flex:1;min-width:0">'
+            f"{html.escape(title)}</div>{marker}</div>",
             sizing_mode="stretch_width",
             margin=(2, 8),
         )
@@ -56,6 +85,8 @@ def tile_frame(
             "border-radius": "8px",
             "box-shadow": "0 1px 3px rgba(15,23,42,.15)",
             "overflow": "hidden",
+            # A border, not an outline: the grid item clips what is drawn outside the tile.
+            **({"border": f"2px solid {ALERT_COLORS.get(alert.severity, '#2563eb')}"} if alert else {}),
         },
     )
 

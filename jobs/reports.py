@@ -12,10 +12,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from jobs.runtime import run_tracked
+from jobs.runtime import follow_up, run_tracked
+from portal.alerts.evaluation import submit_evaluations
 from portal.context import AppContext
 from portal.errors import BadRequest, PermissionDenied
-from portal.identity.principal import principal_for_user_id
+from portal.identity.principal import Principal, principal_for_user_id
 from portal.infra.db import transaction
 from portal.jobqueue.delivery import email_result
 from portal.jobqueue.lifecycle import Failure
@@ -97,7 +98,9 @@ def _run(ctx: AppContext, session: Session, record: JobRecord) -> dict[str, Any]
             params=params,
             use_cache=use_cache,
         )
-        return _failure(ex, _summary(ex)) if ex.status == "failed" else _summary(ex)
+        if ex.status == "failed":
+            return _failure(ex, _summary(ex))
+        return {**_summary(ex), "triggers": _evaluate(session, principal, report_id, ex.id)}
     found = session.get(ReportExecution, _execute_once(ctx, record, report_id, params, use_cache))
     assert found is not None
     summary = _summary(found)
@@ -108,7 +111,16 @@ def _run(ctx: AppContext, session: Session, record: JobRecord) -> dict[str, Any]
     summary["emailed"] = email_result(
         ctx, record, recipients, title=report.name, frame=frame, fmt=fmt, fire_time=fire
     )
+    summary["triggers"] = _evaluate(session, principal, report_id, found.id)
     return summary
+
+
+def _evaluate(session: Session, principal: Principal, report_id: int, execution_id: int) -> int:
+    """Submit the evaluation of the report's triggers on this result (enqueued after commit)."""
+    subs = submit_evaluations(session, principal, report_id, execution_id)
+    for sub in subs:
+        follow_up(session, sub)
+    return len(subs)
 
 
 def execute(job_id: int) -> dict[str, Any] | None:

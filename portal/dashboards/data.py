@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from portal.dashboards.access import dashboard_widgets, get_widget, widget_spec
+from portal.alerts.highlight import WidgetAlert, widgets_with_alerts
+from portal.dashboards.access import get_widget, widget_spec
 from portal.dashboards.drill import apply_filters, drill, drilled_widget, effective_filters, normalise_path
 from portal.dashboards.service import is_favorite
 from portal.dashboards.sources import source_query
@@ -459,6 +460,8 @@ class DashboardPlan:
     can_edit: bool
     scope: Scope
     widgets: list[WidgetPlan | WidgetResult] = field(default_factory=list)  # a WidgetResult: an error
+    #: Widgets an open or acknowledged alert highlights (one query for the whole dashboard).
+    alerts: dict[int, WidgetAlert] = field(default_factory=dict)
 
 
 def plan_dashboard(
@@ -485,7 +488,7 @@ def plan_dashboard(
     at = now_minute(now)
     _check_override(filters, at)
     effective = effective_filters(d, filters)
-    widgets = dashboard_widgets(session, d)
+    widgets, highlighted = widgets_with_alerts(session, d.id, d.tenant_id)  # one query for both
     paths = drill_paths or {}
     plans = [
         guarded(w, partial(_plan_widget, session, principal, catalog, d, w, effective, paths.get(w.id), at))
@@ -501,6 +504,7 @@ def plan_dashboard(
         can_edit="edit" in ACTIONS_BY_ROLE[role],
         scope=principal.scope,
         widgets=plans,
+        alerts=highlighted,
     )
 
 

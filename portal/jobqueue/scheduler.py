@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.errors import PortalError
@@ -102,18 +103,27 @@ def tick(ctx: QueueContext, now: datetime | None = None) -> TickResult:
     # The accounts the fires act as, loaded once per tick (a burst of schedules shares owners).
     owners: dict[int, Principal] = {}
     for first in range(0, len(ids), FIRE_BATCH):
+        # Ascending within a batch: two schedulers lock rows in the same order (no deadlock).
+        batch = sorted(ids[first : first + FIRE_BATCH])
         fired: list[tuple[int, JobRecord]] = []
-        with transaction(ctx.sessions) as session:
-            for schedule_id in ids[first : first + FIRE_BATCH]:
-                try:
-                    record = _fire_in(session, schedule_id, at, owners)
-                except (PortalError, ValidationError, ValueError) as exc:
-                    # Raised before the schedule wrote anything: the rest of the batch goes on.
-                    log.warning("schedule %s: not fired: %s", schedule_id, exc)
-                    out.skipped[schedule_id] = str(exc).splitlines()[0][:200]
-                    continue
-                if record is not None:
-                    fired.append((schedule_id, record))
+        try:
+            with transaction(ctx.sessions) as session:
+                for schedule_id in batch:
+                    try:
+                        record = _fire_in(session, schedule_id, at, owners)
+                    except (PortalError, ValidationError, ValueError) as exc:
+                        # Raised before the schedule wrote anything: the rest of the batch goes on.
+                        log.warning("schedule %s: not fired: %s", schedule_id, exc)
+                        out.skipped[schedule_id] = str(exc).splitlines()[0][:200]
+                        continue
+                    if record is not None:
+                        fired.append((schedule_id, record))
+        except SQLAlchemyError as exc:
+            # The batch rolled back (nothing claimed): the next tick fires these schedules.
+            log.warning("scheduler: a batch of %d schedules was not fired this tick: %s", len(batch), exc)
+            for schedule_id in batch:
+                out.skipped.setdefault(schedule_id, "database busy; retried next tick")
+            continue
         for schedule_id, record in fired:
             out.fired.append(record.id)
             try:

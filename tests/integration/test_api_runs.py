@@ -69,8 +69,11 @@ def test_no_wait_answers_the_job_at_once_and_it_ends_done(api: Any, analyst: Any
 
 def test_an_offpeak_only_run_outside_its_window_is_deferred_with_its_reason(api: Any, analyst: Any) -> None:
     opens = (datetime.now(UTC) + timedelta(hours=2)).replace(second=0, microsecond=0)
-    window = {"timezone": "America/Sao_Paulo", "start": opens.astimezone(_sp()).strftime("%H:%M"),
-              "end": (opens + timedelta(hours=1)).astimezone(_sp()).strftime("%H:%M")}
+    window = {
+        "timezone": "America/Sao_Paulo",
+        "start": opens.astimezone(_sp()).strftime("%H:%M"),
+        "end": (opens + timedelta(hours=1)).astimezone(_sp()).strftime("%H:%M"),
+    }
     with transaction(api.ctx.sessions) as s:
         tenant = s.scalar(select(Tenant.id).where(Tenant.slug == "acme"))
         save_offpeak(s, tenant, OffpeakConfigSpec.model_validate({"windows": [window]}))
@@ -84,7 +87,9 @@ def test_an_offpeak_only_run_outside_its_window_is_deferred_with_its_reason(api:
         assert datetime.fromisoformat(body["not_before"]).astimezone(UTC) == opens
         # An analyst may not override the window; nothing new is stored for the refused call.
         before = jobs_count(api)
-        r = analyst.post(f"{api.base}/api/reports/{rid}/execute", json={"offpeak_only": True, "override": True})
+        r = analyst.post(
+            f"{api.base}/api/reports/{rid}/execute", json={"offpeak_only": True, "override": True}
+        )
         assert r.status_code == 403 and r.json()["field"] == "override"
         assert jobs_count(api) == before
     finally:

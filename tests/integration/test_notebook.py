@@ -37,7 +37,7 @@ def portal_server(
     with transaction(make_sessionmaker(engine)) as session:
         seed_demo(session)
     engine.dispose()
-    server = PortalProcess(home).start()
+    server = PortalProcess(home, workers=True).start()  # run_report goes through the job queue
     yield server
     server.stop()
 

@@ -149,10 +149,13 @@ class PortalProcess:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if requests.get(f"{self.base}/healthz", timeout=2).status_code == 200:
+                if requests.get(f"{self.base}/healthz", timeout=5).status_code == 200:
                     return self
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or busy starting its job processes: ask again
+            except BaseException:
+                self.stop()  # never leave a portal (and its workers) running behind a failed start
+                raise
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"the portal did not start:\n{self.log_path.read_text()[-3000:]}")

@@ -13,6 +13,18 @@ from typing import Any
 from tornado.web import RequestHandler
 
 from portal.context import AppContext
+from portal.web.api.alerts import (
+    AlertHandler,
+    AlertsHandler,
+    AlertStepHandler,
+    NotificationsHandler,
+    NotificationsReadHandler,
+    ReportTriggerHandler,
+    ReportTriggersHandler,
+    TicketCloseHandler,
+    TicketsHandler,
+    TriggerHandler,
+)
 from portal.web.api.base import BaseHandler, NotFoundHandler, frame_payload
 from portal.web.api.dashboards import (
     DashboardDuplicateHandler,
@@ -25,7 +37,18 @@ from portal.web.api.dashboards import (
     WidgetHandler,
     WidgetsHandler,
 )
-from portal.web.api.ops import HealthHandler, MetricsHandler, metrics_allowed
+from portal.web.api.jobs import (
+    JobActivityHandler,
+    JobCancelHandler,
+    JobHandler,
+    JobMetricsHandler,
+    JobRetryHandler,
+    JobsHandler,
+    OffpeakHandler,
+    RebalanceHandler,
+    WorkersHandler,
+)
+from portal.web.api.ops import HealthHandler, metrics_allowed
 from portal.web.api.query import CatalogHandler, EstimateHandler, QueryHandler
 from portal.web.api.reports import (
     ExecuteHandler,
@@ -34,7 +57,12 @@ from portal.web.api.reports import (
     ReportHandler,
     ReportsHandler,
 )
-from portal.web.api.schedules import SchedulePreviewHandler
+from portal.web.api.schedules import (
+    ReportScheduleHandler,
+    ScheduleHandler,
+    SchedulePreviewHandler,
+    SchedulesHandler,
+)
 from portal.web.api.tokens import MeHandler, TokenHandler, TokensHandler
 from portal.web.api.trash import TrashHandler, TrashRestoreHandler
 
@@ -45,7 +73,7 @@ def routes(ctx: AppContext) -> list[tuple[str, type[RequestHandler], dict[str, A
     """URL patterns of the REST API, for ``pn.serve(extra_patterns=...)`` or a plain Tornado app."""
     table: list[tuple[str, type[RequestHandler]]] = [
         (r"/healthz", HealthHandler),
-        (r"/metrics", MetricsHandler),
+        (r"/metrics", JobMetricsHandler),  # the core's series and the job series (portal.jobqueue.metrics)
         (r"/api/tokens", TokensHandler),
         (r"/api/tokens/(\d{1,18})", TokenHandler),
         (r"/api/me", MeHandler),
@@ -67,8 +95,29 @@ def routes(ctx: AppContext) -> list[tuple[str, type[RequestHandler], dict[str, A
         (r"/api/widgets/(\d{1,18})", WidgetHandler),
         (r"/api/widgets/(\d{1,18})/data", WidgetDataHandler),
         (r"/api/schedules/preview", SchedulePreviewHandler),
+        (r"/api/reports/(\d{1,18})/schedule", ReportScheduleHandler),
+        (r"/api/schedules", SchedulesHandler),
+        (r"/api/schedules/(\d{1,18})", ScheduleHandler),
+        (r"/api/jobs", JobsHandler),
+        (r"/api/jobs/activity", JobActivityHandler),
+        (r"/api/jobs/(\d{1,18})", JobHandler),
+        (r"/api/jobs/(\d{1,18})/cancel", JobCancelHandler),
+        (r"/api/jobs/(\d{1,18})/retry", JobRetryHandler),
+        (r"/api/workers", WorkersHandler),
+        (r"/api/workers/rebalance", RebalanceHandler),
+        (r"/api/offpeak", OffpeakHandler),
         (r"/api/trash", TrashHandler),
         (r"/api/trash/(report|dashboard)/(\d{1,18})/restore", TrashRestoreHandler),
+        (r"/api/reports/(\d{1,18})/trigger", ReportTriggerHandler),
+        (r"/api/reports/(\d{1,18})/triggers", ReportTriggersHandler),
+        (r"/api/triggers/(\d{1,18})", TriggerHandler),
+        (r"/api/alerts", AlertsHandler),
+        (r"/api/alerts/(\d{1,18})", AlertHandler),
+        (r"/api/alerts/(\d{1,18})/(ack|close|reopen)", AlertStepHandler),
+        (r"/api/alert-tickets", TicketsHandler),
+        (r"/api/alert-tickets/(\d{1,18})/close", TicketCloseHandler),
+        (r"/api/notifications", NotificationsHandler),
+        (r"/api/notifications/read", NotificationsReadHandler),
         (r"/api/.*", NotFoundHandler),
     ]
     return [(pattern, h, {"ctx": ctx, "route": pattern}) for pattern, h in table]
