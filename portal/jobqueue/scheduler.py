@@ -108,6 +108,8 @@ def tick(ctx: QueueContext, now: datetime | None = None) -> TickResult:
         fired: list[tuple[int, JobRecord]] = []
         try:
             with transaction(ctx.sessions) as session:
+                # One SELECT for the batch: each visit's session.get finds its row loaded.
+                session.scalars(select(ReportSchedule).where(ReportSchedule.id.in_(batch))).all()
                 for schedule_id in batch:
                     try:
                         record = _fire_in(session, schedule_id, at, owners)
@@ -186,6 +188,7 @@ def _fire_in(
         scheduled_for=fire,
         max_attempts=SCHEDULE_ATTEMPTS,
         admission={"offpeak_only": bool(row.offpeak_only), "resources": [breakers.WAREHOUSE]},
+        first_of_key=True,  # the claim above is unique per (schedule, fire time)
     )
     link_fire(session, schedule_id, fire, record.id)
     row.next_run_at = next_run

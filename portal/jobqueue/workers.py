@@ -112,7 +112,7 @@ class BackgroundWorkers:
     :meth:`stop` returns within a round.
     """
 
-    def __init__(self, redis_url: str, pools: tuple[str, ...] = ("realtime", "batch"), interval: float = 0.1):
+    def __init__(self, redis_url: str, pools: tuple[str, ...] = ("realtime", "batch"), interval: float = 0.5):
         self.redis_url = redis_url
         self.pools = pools
         self.interval = interval

@@ -114,6 +114,7 @@ def create_job(
     max_attempts: int = 3,
     scheduled_for: datetime | None = None,
     admission: Mapping[str, Any] | None = None,
+    first_of_key: bool = False,
 ) -> JobRecord:
     """Mirror a new job of ``principal`` (its tenant; its account as owner) and return it.
 
@@ -125,6 +126,8 @@ def create_job(
     ``deferred`` (the last two need a ``reason``; ``deferred`` needs ``not_before``).
     ``admission`` is what admission reads besides class, tenant and priority (``heavy``,
     ``offpeak_only``, ``override``, ``resources``, ``window``, ``estimated_rows``).
+    ``first_of_key``: the caller knows no job of ``dedup_key`` ever existed (it holds a unique
+    claim, like a schedule's fire): the lookup of earlier generations is skipped.
     """
     cls: JobClass = _choice(JobClass, job_class, "job class", "job_class")
     prio: Priority = _choice(Priority, priority, "priority", "priority")
@@ -144,9 +147,12 @@ def create_job(
     _json_size(data, MAX_PAYLOAD_BYTES, "payload")
 
     tenant_id = principal.tenant_id
-    if dedup_key is not None:
-        if not dedup_key or len(dedup_key) > KEY_CHARS:
-            raise BadRequest(f"dedup_key: must be 1 to {KEY_CHARS} characters", field="dedup_key")
+    if dedup_key is not None and (not dedup_key or len(dedup_key) > KEY_CHARS):
+        raise BadRequest(f"dedup_key: must be 1 to {KEY_CHARS} characters", field="dedup_key")
+    if dedup_key is not None and first_of_key:
+        # The caller holds a claim no other job can have (a schedule's fire): generation 0.
+        rq_id = job_rq_id(cls.value, tenant_id, dedup_key, 0)
+    elif dedup_key is not None:
         same = and_(
             JobRecord.job_class == cls.value,
             JobRecord.tenant_id == tenant_id,
@@ -186,19 +192,18 @@ def create_job(
         "admission_json": dict(admission or {}),
     }
     table = JobRecord.__table__
+    # ORM-enabled INSERT … RETURNING the entity: the new record without a second SELECT.
     stmt = (
-        _insert(session)(table)
+        _insert(session)(JobRecord)
         .values(**values)
         .on_conflict_do_nothing(index_elements=[table.c.rq_job_id])
-        .returning(table.c.id)
+        .returning(JobRecord)
     )
-    new_id = session.execute(stmt).scalar_one_or_none()
-    if new_id is None:  # another process created this generation a moment ago: that is the job
+    job: JobRecord | None = session.execute(stmt).scalars().one_or_none()
+    if job is None:  # another process created this generation a moment ago: that is the job
         return session.scalars(
             select(JobRecord).where(JobRecord.rq_job_id == rq_id).execution_options(populate_existing=True)
         ).one()
-    job = session.get(JobRecord, new_id)
-    assert job is not None
     return job
 
 
