@@ -177,9 +177,9 @@ def _run_admitted(
                 lifecycle.finish(session, job_id, outcome)
                 # In the same commit as "done": one write less per job (the monitor's figures).
                 record_usage(session, job_id, lease.cpu_now(), lease.peak_rss_mb)
-                lease.recorded = True
                 follow_ups: list[Submission] = session.info.pop(FOLLOW_UPS, [])
         if not isinstance(outcome, Failure):
+            lease.recorded = True  # committed with "done" (a failed commit raised above)
             _outcome(ctx, resources, True)
             _enqueue_follow_ups(ctx, follow_ups)
             return outcome
