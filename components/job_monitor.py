@@ -16,9 +16,9 @@ from typing import Any
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, DataRange1d, DatetimeTickFormatter, HoverTool
-from bokeh.plotting import figure
+from bokeh.models import ColumnDataSource
 
+from components.job_charts import POOL_COLOURS, activity_data, lag_figure, throughput_figure
 from components.session import notify, notify_error, run, user_session
 from components.trash import ago
 from portal.context import AppContext
@@ -60,7 +60,6 @@ STATE_COLOURS = {
     "done": "#15803d",
     "canceled": "#475569",
 }
-POOL_COLOURS = {"realtime": "#0b5cad", "batch": "#c2410c"}
 #: Limit fields of the admin form: (field, label, kind).
 LIMIT_FIELDS = (
     ("max_running", "Jobs running at once", int),
@@ -100,72 +99,6 @@ class _Table(pn.widgets.Tabulator):
             super()._process_event(event)
         except (KeyError, IndexError):
             log.info("job monitor: dropped a click on a row of a replaced listing")
-
-
-def _lag_figure(source: ColumnDataSource) -> Any:
-    fig = figure(
-        height=230,
-        sizing_mode="stretch_width",
-        x_axis_type="datetime",
-        title="Queue lag (longest wait for a worker), last hour",
-        toolbar_location=None,
-        tools="",
-    )
-    for pool, colour in POOL_COLOURS.items():
-        fig.line("t", pool, source=source, color=colour, line_width=2, legend_label=pool)
-    fig.y_range = DataRange1d(start=0)
-    fig.yaxis.axis_label = "seconds"
-    fig.xaxis.formatter = DatetimeTickFormatter(minutes="%H:%M", hours="%H:%M")
-    fig.legend.location = "top_left"
-    fig.legend.label_text_font_size = "11px"
-    fig.add_tools(
-        HoverTool(
-            tooltips=[("at", "@t{%H:%M} UTC"), *[(p, f"@{p}{{0.0}} s") for p in POOL_COLOURS]],
-            formatters={"@t": "datetime"},
-            mode="vline",
-        )
-    )
-    return fig
-
-
-def _throughput_figure(source: ColumnDataSource) -> Any:
-    fig = figure(
-        height=230,
-        sizing_mode="stretch_width",
-        x_axis_type="datetime",
-        title="Jobs finished per minute, last hour",
-        toolbar_location=None,
-        tools="",
-    )
-    width = 45_000  # ms: a bar a little narrower than its minute
-    fig.vbar_stack(
-        ["done", "failed"],
-        x="t",
-        width=width,
-        source=source,
-        color=[STATE_COLOURS["done"], STATE_COLOURS["failed"]],
-        legend_label=["done", "failed"],
-    )
-    fig.y_range = DataRange1d(start=0)
-    fig.yaxis.axis_label = "jobs"
-    fig.xaxis.formatter = DatetimeTickFormatter(minutes="%H:%M", hours="%H:%M")
-    fig.legend.location = "top_left"
-    fig.legend.label_text_font_size = "11px"
-    fig.add_tools(
-        HoverTool(
-            tooltips=[("minute", "@t{%H:%M} UTC"), ("done", "@done"), ("failed", "@failed")],
-            formatters={"@t": "datetime"},
-        )
-    )
-    return fig
-
-
-def _activity_data(activity: dict[str, Any]) -> dict[str, list[Any]]:
-    times = [pd.Timestamp(t).tz_convert("UTC").tz_localize(None) for t in activity["minutes"]]
-    data: dict[str, list[Any]] = {"t": times, "done": activity["done"], "failed": activity["failed"]}
-    for pool in POOL_COLOURS:
-        data[pool] = activity["lag"].get(pool, [0.0] * len(times))
-    return data
 
 
 class JobMonitor(pn.viewable.Viewer):
@@ -221,8 +154,10 @@ class JobMonitor(pn.viewable.Viewer):
             {"t": [], "done": [], "failed": [], **{p: [] for p in POOL_COLOURS}}
         )
         self._tp_source = ColumnDataSource({"t": [], "done": [], "failed": []})
-        self._lag_pane = pn.pane.Bokeh(_lag_figure(self._lag_source), sizing_mode="stretch_width")
-        self._tp_pane = pn.pane.Bokeh(_throughput_figure(self._tp_source), sizing_mode="stretch_width")
+        self._lag_pane = pn.pane.Bokeh(lag_figure(self._lag_source), sizing_mode="stretch_width")
+        self._tp_pane = pn.pane.Bokeh(
+            throughput_figure(self._tp_source, STATE_COLOURS), sizing_mode="stretch_width"
+        )
         self._admin = pn.Column(sizing_mode="stretch_width", visible=False, css_classes=["job-admin"])
         self._offpeak = OffpeakConfigSpec()
         self._window_list = pn.Column(sizing_mode="stretch_width", css_classes=["offpeak-windows"])
@@ -297,7 +232,7 @@ class JobMonitor(pn.viewable.Viewer):
         self._show_counts(got["counts"])
         self._show_jobs()
         self._show_workers(got["workers"])
-        data = _activity_data(got["activity"])
+        data = activity_data(got["activity"])
         self._lag_source.data = {k: data[k] for k in ("t", "done", "failed", *POOL_COLOURS)}
         self._tp_source.data = {k: data[k] for k in ("t", "done", "failed")}
         self._status.object = (
