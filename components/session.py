@@ -198,6 +198,7 @@ def _header_html(active: str, who: str, unread: int | None) -> str:
         ("Dashboards", "/"),
         ("Reports", "/reports/library"),
         ("Report builder", "/reports"),
+        ("PDF", "/pdf"),
         ("Schedules", "/schedules"),
         ("Jobs", "/jobs"),
         ("Alerts", "/alerts"),

@@ -61,6 +61,8 @@ class Settings:
     #: allowed here: all of them, or the listed host names.
     webhook_allow_private: bool = False
     webhook_allowed_hosts: tuple[str, ...] = ()
+    #: The portal's address as users reach it (links in e-mails); default ``http://host:port``.
+    public_url: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -110,6 +112,7 @@ class Settings:
             metrics_networks=networks,
             smtp_url=e.get("SMTP_URL", ""),
             mail_from=e.get("CONDUCTOR_MAIL_FROM", "Conductor BI <reports@conductor.localhost>"),
+            public_url=e.get("CONDUCTOR_PUBLIC_URL", "").rstrip("/"),
             webhook_allow_private=_flag(e.get("WEBHOOK_ALLOW_PRIVATE", "0")),
             webhook_allowed_hosts=tuple(
                 h.strip().lower() for h in e.get("WEBHOOK_ALLOWED_HOSTS", "").split(",") if h.strip()
@@ -135,6 +138,11 @@ class Settings:
     def outbox_dir(self) -> Path:
         """Where mail goes without an SMTP server (one ``.eml`` file per message and recipient)."""
         return self.home / "outbox"
+
+    @property
+    def base_url(self) -> str:
+        """Where users reach the portal (absolute links in e-mails)."""
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     @property
     def results_dir(self) -> Path:

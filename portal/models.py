@@ -25,7 +25,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
     func,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
 
@@ -355,10 +357,12 @@ class PdfTemplateVersion(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     comment: Mapped[str] = mapped_column(Text, default="")
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class PdfRender(Base):
     __tablename__ = "pdf_renders"
+    __table_args__ = (Index("ix_pdf_renders_tenant_requested", "tenant_id", "requested_at"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     template_id: Mapped[int] = mapped_column(ForeignKey("pdf_templates.id", ondelete="CASCADE"), index=True)
     template_version: Mapped[int | None] = mapped_column(Integer, default=None)
@@ -373,6 +377,99 @@ class PdfRender(Base):
     errors_json: Mapped[list[Any]] = mapped_column(default=list)
     priority: Mapped[str] = mapped_column(String(16), default="normal")
     offpeak_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    tenant_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    job_id: Mapped[int | None] = mapped_column(BigInteger, default=None, index=True)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    file_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    schedule_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    signed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    scope_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+
+
+class PdfTheme(Base):
+    """A saved theme (``portal.specs.pdf.ThemeSpec``), reused by name across a tenant's templates."""
+
+    __tablename__ = "pdf_themes"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_pdf_themes_tenant_name"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    theme_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PdfAsset(Base):
+    """An uploaded image (logo) a template names; sniffed and size-limited on upload."""
+
+    __tablename__ = "pdf_assets"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_pdf_assets_tenant_name"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(120))
+    content_type: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PdfSigningConfig(Base):
+    """A tenant's signing certificate: the PKCS#12 and its password encrypted together at rest
+    (``portal.infra.crypto``), the subject/issuer/expiry shown to admins, an optional TSA."""
+
+    __tablename__ = "pdf_signing_configs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), unique=True)
+    secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    subject: Mapped[str] = mapped_column(String(500))
+    issuer: Mapped[str] = mapped_column(String(500))
+    not_after: Mapped[datetime | None] = mapped_column(default=None)
+    tsa_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    reason: Mapped[str | None] = mapped_column(String(200), default=None)
+    location: Mapped[str | None] = mapped_column(String(200), default=None)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PdfSchedule(Base):
+    """A template rendered on a cron/RRULE schedule and delivered (e-mail attachment, in-app,
+    signed link); the scheduler fires it like a report schedule (same columns and rules)."""
+
+    __tablename__ = "pdf_schedules"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("pdf_templates.id", ondelete="CASCADE"), index=True)
+    schedule_expr: Mapped[str] = mapped_column(String(500))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    next_run_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    last_fire_at: Mapped[datetime | None] = mapped_column(default=None)
+    params_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    delivery_config_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    offpeak_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PdfScheduleFire(Base):
+    """One fire of a PDF schedule, claimed once (as :class:`ScheduleFire` for report schedules)."""
+
+    __tablename__ = "pdf_schedule_fires"
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "fire_time", name="uq_pdf_schedule_fires_schedule_fire"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("pdf_schedules.id", ondelete="CASCADE"))
+    fire_time: Mapped[datetime] = mapped_column()  # UTC
+    job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("job_queue.id", ondelete="SET NULL"), default=None, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # --------------------------------------------------------------------------- jobs

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.demo.pdf_templates import seed_demo_templates
 from portal.demo.schema import TENANTS
 from portal.demo.showcase import DEMO_REPORTS, seed_demo_dashboards
 from portal.identity import auth
@@ -83,4 +84,5 @@ def seed_demo(session: Session, *, dev_mode: bool = True) -> list[DemoAccount]:
             )
         session.flush()
         seed_demo_dashboards(session, tenant, users["analyst"])
+        seed_demo_templates(session, users["analyst"])
     return accounts

@@ -13,3 +13,10 @@ QUERY_SECONDS = Histogram(
 )
 HTTP_REQUESTS = Counter("conductor_http_requests_total", "REST requests", ["method", "route", "status"])
 REPORT_EXECUTIONS = Counter("conductor_report_executions_total", "Report executions", ["status"])
+PDF_RENDERS = Counter("conductor_pdf_renders_total", "PDF renders", ["status"])
+PDF_RENDER_SECONDS = Histogram(
+    "conductor_pdf_render_seconds",
+    "PDF render time (data, drawing, signing)",
+    buckets=(0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128),
+)
+PDF_PAGES = Counter("conductor_pdf_pages_total", "Pages of finished PDF renders")

@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 from redis import Redis
@@ -34,7 +34,7 @@ from portal.jobqueue import breakers
 from portal.jobqueue.enqueue import enqueue_job
 from portal.jobqueue.reconcile import reconcile
 from portal.jobstore import claim_fire, create_job, link_fire
-from portal.models import JobRecord, ReportSchedule, utcnow
+from portal.models import JobRecord, PdfSchedule, ReportSchedule, utcnow
 from portal.queue.schedules import due_fire, fire_key, next_fire_times
 from portal.queue.states import JobState
 from portal.specs.jobs import JobClass, ScheduleSpec
@@ -76,7 +76,30 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _spec(row: ReportSchedule) -> ScheduleSpec:
+#: The schedule tables a tick visits: report schedules and PDF template schedules.
+KINDS: dict[str, Any] = {"report": ReportSchedule, "pdf": PdfSchedule}
+
+
+def _job(kind: str, row: Any, schedule_id: int, fire: datetime) -> tuple[str, dict[str, Any], list[str]]:
+    """The job class, payload and breaker resources of one fire."""
+    if kind == "pdf":
+        payload = {
+            "template_id": row.template_id,
+            "schedule_id": schedule_id,
+            "fire_time": fire.isoformat(),
+            "params": dict(row.params_json or {}),
+        }
+        return JobClass.PDF_RENDER, payload, [breakers.WAREHOUSE]
+    payload = {
+        "report_id": row.report_id,
+        "schedule_id": schedule_id,
+        "fire_time": fire.isoformat(),
+        "params": {},
+    }
+    return JobClass.REPORT_SCHEDULE, payload, [breakers.WAREHOUSE]
+
+
+def _spec(row: ReportSchedule | PdfSchedule) -> ScheduleSpec:
     return ScheduleSpec(
         schedule_expr=row.schedule_expr,
         timezone=row.timezone,
@@ -86,22 +109,29 @@ def _spec(row: ReportSchedule) -> ScheduleSpec:
 
 
 def tick(ctx: QueueContext, now: datetime | None = None) -> TickResult:
-    """Fire every active schedule that is due at ``now`` (aware; default: the clock) once."""
+    """Fire every active schedule (report and PDF) that is due at ``now`` (aware; default: the clock) once.
+
+    ``skipped`` keys are schedule ids; a PDF schedule's key is ``-id`` (ids of two tables).
+    """
     at = _utc(now) or utcnow()
     out = TickResult()
+    for kind in KINDS:
+        _tick_kind(ctx, kind, at, out)
+    return out
+
+
+def _tick_kind(ctx: QueueContext, kind: str, at: datetime, out: TickResult) -> None:
+    model = KINDS[kind]
     with ctx.sessions() as session:
         # Only schedules owing a fire: next_run_at is kept by every visit (None: never computed).
-        due = or_(
-            ReportSchedule.next_run_at.is_(None),
-            ReportSchedule.next_run_at <= at,
-            ReportSchedule.last_fire_at.is_(None),
-        )
-        ids = list(session.scalars(select(ReportSchedule.id).where(ReportSchedule.is_active.is_(True), due)))
+        due = or_(model.next_run_at.is_(None), model.next_run_at <= at, model.last_fire_at.is_(None))
+        ids = list(session.scalars(select(model.id).where(model.is_active.is_(True), due)))
     # Each scheduler goes through them in its own order: two schedulers split a burst of due
     # schedules between them instead of racing for the same one (the claim still decides).
     random.shuffle(ids)
     # The accounts the fires act as, loaded once per tick (a burst of schedules shares owners).
     owners: dict[int, Principal] = {}
+    sign = -1 if kind == "pdf" else 1
     for first in range(0, len(ids), FIRE_BATCH):
         # Ascending within a batch: two schedulers lock rows in the same order (no deadlock).
         batch = sorted(ids[first : first + FIRE_BATCH])
@@ -109,14 +139,14 @@ def tick(ctx: QueueContext, now: datetime | None = None) -> TickResult:
         try:
             with transaction(ctx.sessions) as session:
                 # One SELECT for the batch: each visit's session.get finds its row loaded.
-                session.scalars(select(ReportSchedule).where(ReportSchedule.id.in_(batch))).all()
+                session.scalars(select(model).where(model.id.in_(batch))).all()
                 for schedule_id in batch:
                     try:
-                        record = _fire_in(session, schedule_id, at, owners)
+                        record = _fire_in(session, schedule_id, at, owners, kind=kind)
                     except (PortalError, ValidationError, ValueError) as exc:
                         # Raised before the schedule wrote anything: the rest of the batch goes on.
-                        log.warning("schedule %s: not fired: %s", schedule_id, exc)
-                        out.skipped[schedule_id] = str(exc).splitlines()[0][:200]
+                        log.warning("%s schedule %s: not fired: %s", kind, schedule_id, exc)
+                        out.skipped[sign * schedule_id] = str(exc).splitlines()[0][:200]
                         continue
                     if record is not None:
                         fired.append((schedule_id, record))
@@ -124,7 +154,7 @@ def tick(ctx: QueueContext, now: datetime | None = None) -> TickResult:
             # The batch rolled back (nothing claimed): the next tick fires these schedules.
             log.warning("scheduler: a batch of %d schedules was not fired this tick: %s", len(batch), exc)
             for schedule_id in batch:
-                out.skipped.setdefault(schedule_id, "database busy; retried next tick")
+                out.skipped.setdefault(sign * schedule_id, "database busy; retried next tick")
             continue
         for schedule_id, record in fired:
             out.fired.append(record.id)
@@ -133,8 +163,7 @@ def tick(ctx: QueueContext, now: datetime | None = None) -> TickResult:
                 enqueue_job(ctx.redis, record, now=at, fresh=record.attempts == 0)
             except RedisError:
                 # The fire is claimed and its job stays queued: reconciliation enqueues it again.
-                log.exception("schedule %s: job %s created but not enqueued", schedule_id, record.id)
-    return out
+                log.exception("%s schedule %s: job %s created but not enqueued", kind, schedule_id, record.id)
 
 
 def _fire_in(
@@ -142,13 +171,15 @@ def _fire_in(
     schedule_id: int,
     now: datetime,
     owners: dict[int, Principal] | None = None,
+    *,
+    kind: str = "report",
 ) -> JobRecord | None:
     """Claim and create the due fire of one schedule in ``session``; None if nothing to fire.
 
     Every refusal (a malformed expression, an owner who may not run it) is raised before the
     first write, so a batch of schedules in one transaction can skip it and go on.
     """
-    row = session.get(ReportSchedule, schedule_id)
+    row = session.get(KINDS[kind], schedule_id)
     if row is None or not row.is_active:
         return None
     spec = _spec(row)
@@ -157,7 +188,7 @@ def _fire_in(
     last = _utc(row.last_fire_at)
     if last is None:
         # No baseline yet (a schedule written without one): it owes nothing before now.
-        _set_baseline(session, schedule_id, now, next_run)
+        _set_baseline(session, KINDS[kind], schedule_id, now, next_run)
         return None
     fire = due_fire(spec, last, now)
     if fire is None:
@@ -171,36 +202,34 @@ def _fire_in(
     principal = cache.get(row.created_by)
     if principal is None:
         principal = cache[row.created_by] = principal_for_user_id(session, row.created_by, kind="job")
-    if not claim_fire(session, schedule_id, fire):
+    if not claim_fire(session, schedule_id, fire, kind=kind):
         return None  # another scheduler fired it
+    job_class, payload, resources = _job(kind, row, schedule_id, fire)
     record = create_job(
         session,
         principal,
-        job_class=JobClass.REPORT_SCHEDULE,
-        payload={
-            "report_id": row.report_id,
-            "schedule_id": schedule_id,
-            "fire_time": fire.isoformat(),
-            "params": {},
-        },
+        job_class=job_class,
+        payload=payload,
         priority=spec.priority,
-        dedup_key=fire_key(schedule_id, fire),
+        dedup_key=fire_key(schedule_id if kind == "report" else f"pdf{schedule_id}", fire),
         scheduled_for=fire,
         max_attempts=SCHEDULE_ATTEMPTS,
-        admission={"offpeak_only": bool(row.offpeak_only), "resources": [breakers.WAREHOUSE]},
+        admission={"offpeak_only": bool(row.offpeak_only), "resources": resources},
         first_of_key=True,  # the claim above is unique per (schedule, fire time)
     )
-    link_fire(session, schedule_id, fire, record.id)
+    link_fire(session, schedule_id, fire, record.id, kind=kind)
     row.next_run_at = next_run
     if record.status != JobState.QUEUED:  # an older job of this key (should not happen): leave it
         return None
     return record
 
 
-def _set_baseline(session: Session, schedule_id: int, now: datetime, next_run: datetime | None) -> None:
+def _set_baseline(
+    session: Session, model: Any, schedule_id: int, now: datetime, next_run: datetime | None
+) -> None:
     session.execute(
-        update(ReportSchedule)
-        .where(ReportSchedule.id == schedule_id, ReportSchedule.last_fire_at.is_(None))
+        update(model)
+        .where(model.id == schedule_id, model.last_fire_at.is_(None))
         .values(last_fire_at=now, next_run_at=next_run)
         .execution_options(synchronize_session=False)
     )

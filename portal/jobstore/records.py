@@ -25,7 +25,15 @@ from sqlalchemy.orm import Session
 
 from portal.errors import BadRequest, ConfigError, Conflict, NotFound, not_among
 from portal.identity.principal import Principal
-from portal.models import Delivery, JobRecord, ReportSchedule, ScheduleFire, utcnow
+from portal.models import (
+    Delivery,
+    JobRecord,
+    PdfSchedule,
+    PdfScheduleFire,
+    ReportSchedule,
+    ScheduleFire,
+    utcnow,
+)
 from portal.queue.states import ACTIVE, FINISHED, JobState, transition
 from portal.specs.jobs import DEFAULT_POOL, JobClass, Pool, Priority
 
@@ -343,15 +351,31 @@ def move(
 
 
 # --------------------------------------------------------------------------- schedule fires
-def claim_fire(session: Session, schedule_id: int, fire_time: datetime, *, job_id: int | None = None) -> bool:
+#: What a schedule kind's fires are claimed in: ``(schedule model, fire model)``.
+FIRE_TABLES: dict[str, tuple[Any, Any]] = {
+    "report": (ReportSchedule, ScheduleFire),
+    "pdf": (PdfSchedule, PdfScheduleFire),
+}
+
+
+def claim_fire(
+    session: Session,
+    schedule_id: int,
+    fire_time: datetime,
+    *,
+    job_id: int | None = None,
+    kind: str = "report",
+) -> bool:
     """Claim the fire of ``schedule_id`` at ``fire_time``: True once, False for every later claim.
 
     The UNIQUE (schedule_id, fire_time) decides, so two schedulers cannot both fire it. A
     refused claim raises nothing and leaves the transaction usable. A won claim moves the
     schedule's ``last_fire_at`` forward (never back), the baseline of the next ``due_fire``.
+    ``kind`` is ``report`` (report schedules) or ``pdf`` (PDF template schedules).
     """
+    schedule, fires = FIRE_TABLES[kind]
     at = _aware_utc(fire_time, "fire_time")
-    table = ScheduleFire.__table__
+    table = fires.__table__
     stmt = (
         _insert(session)(table)
         .values(schedule_id=schedule_id, fire_time=at, job_id=job_id, created_at=utcnow())
@@ -361,10 +385,10 @@ def claim_fire(session: Session, schedule_id: int, fire_time: datetime, *, job_i
     if session.execute(stmt).scalar_one_or_none() is None:
         return False
     session.execute(
-        update(ReportSchedule)
+        update(schedule)
         .where(
-            ReportSchedule.id == schedule_id,
-            or_(ReportSchedule.last_fire_at.is_(None), ReportSchedule.last_fire_at < at),
+            schedule.id == schedule_id,
+            or_(schedule.last_fire_at.is_(None), schedule.last_fire_at < at),
         )
         .values(last_fire_at=at)
         .execution_options(synchronize_session=False)
@@ -372,12 +396,15 @@ def claim_fire(session: Session, schedule_id: int, fire_time: datetime, *, job_i
     return True
 
 
-def link_fire(session: Session, schedule_id: int, fire_time: datetime, job_id: int) -> None:
+def link_fire(
+    session: Session, schedule_id: int, fire_time: datetime, job_id: int, *, kind: str = "report"
+) -> None:
     """Record which job a claimed fire started (claim first, then create the job, then link)."""
+    fires = FIRE_TABLES[kind][1]
     at = _aware_utc(fire_time, "fire_time")
     result = session.execute(
-        update(ScheduleFire)
-        .where(ScheduleFire.schedule_id == schedule_id, ScheduleFire.fire_time == at)
+        update(fires)
+        .where(fires.schedule_id == schedule_id, fires.fire_time == at)
         .values(job_id=job_id)
         .execution_options(synchronize_session=False)
     )

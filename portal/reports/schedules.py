@@ -471,3 +471,8 @@ def open_outbox_message(session: Session, principal: Principal, folder: Path, na
         content = payload if isinstance(payload, bytes) else b""
         attachments.append((str(part.get_filename() or "attachment"), part.get_content_type(), content))
     return OutboxMessage(entry, str(text), tuple(attachments))
+
+
+#: The recipients rule of report schedules, shared with PDF schedules (``portal.pdf.schedules``).
+parse_recipients = _recipients
+first_fire = _first_fire

@@ -99,7 +99,18 @@ def pages(ctx: AppContext) -> dict[str, Callable[[], Any]]:
     function as an object, and would render the partial's repr (settings included).
     A page that fails shows a reference number; the traceback goes to the log only.
     """
-    from pages import alerts, dashboard, home, jobs, outbox, report_builder, report_library, schedules
+    from pages import (
+        alerts,
+        dashboard,
+        designer,
+        home,
+        jobs,
+        outbox,
+        pdf_templates,
+        report_builder,
+        report_library,
+        schedules,
+    )
 
     def factory(module: Any) -> Callable[[], Any]:
         def create() -> Any:
@@ -124,6 +135,8 @@ def pages(ctx: AppContext) -> dict[str, Callable[[], Any]]:
         "/jobs": factory(jobs),
         "/schedules": factory(schedules),
         "/outbox": factory(outbox),
+        "/pdf": factory(pdf_templates),
+        "/designer": factory(designer),
     }
 
 

@@ -49,6 +49,8 @@ from portal.web.api.jobs import (
     WorkersHandler,
 )
 from portal.web.api.ops import HealthHandler, metrics_allowed
+from portal.web.api.pdf import ROUTES as PDF_ROUTES
+from portal.web.api.pdf_signing import ROUTES as PDF_SIGNING_ROUTES
 from portal.web.api.query import CatalogHandler, EstimateHandler, QueryHandler
 from portal.web.api.reports import (
     ExecuteHandler,
@@ -118,6 +120,8 @@ def routes(ctx: AppContext) -> list[tuple[str, type[RequestHandler], dict[str, A
         (r"/api/alert-tickets/(\d{1,18})/close", TicketCloseHandler),
         (r"/api/notifications", NotificationsHandler),
         (r"/api/notifications/read", NotificationsReadHandler),
+        *PDF_ROUTES,
+        *PDF_SIGNING_ROUTES,
         (r"/api/.*", NotFoundHandler),
     ]
     return [(pattern, h, {"ctx": ctx, "route": pattern}) for pattern, h in table]

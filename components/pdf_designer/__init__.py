@@ -1,0 +1,1 @@
+"""The PDF designer (``/designer``): canvas, properties, bindings, theme, pages, versions, live preview."""
