@@ -259,7 +259,7 @@ def start_server(env: dict[str, str], log_path: Path, base: str) -> Server:
         try:
             if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
                 return server
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused while starting, or slow to answer the first one
             pass
         if proc.poll() is not None:
             raise RuntimeError(f"server exited:\n{server.log()[-3000:]}")
