@@ -13,13 +13,15 @@ this module reads a database or Redis.
 - :func:`validate_signature` tells whether a signed PDF is intact, cryptographically valid
   and trusted against given roots, and whether its timestamp is.
 
-pyHanko runs its own event loop (``asyncio.run``) inside these functions: call them from a
-job or a worker thread, never from a coroutine running on an event loop.
+pyHanko runs its own event loop (``asyncio.run``) inside these functions; called where an
+event loop already runs in the thread (a server, a notebook), they do the work on a helper
+thread instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -330,7 +332,29 @@ class _PdfSignerAt(signers.PdfSigner):
         return session
 
 
-def sign_pdf(
+def _off_loop(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+    """``fn(...)``, on a helper thread when this thread runs an event loop (pyHanko's
+    ``asyncio.run`` refuses to start inside one)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn(*args, **kwargs)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pyhanko") as pool:
+        return pool.submit(fn, *args, **kwargs).result()
+
+
+def sign_pdf(pdf: bytes, p12: bytes, password: str | None, **options: Any) -> bytes:
+    """See :func:`_sign_pdf` (the options are its keywords)."""
+    return bytes(_off_loop(_sign_pdf, pdf, p12, password, **options))
+
+
+def validate_signature(pdf: bytes, trust_roots: list[bytes], **options: Any) -> SignatureStatus:
+    """See :func:`_validate_signature` (the options are its keywords)."""
+    status: SignatureStatus = _off_loop(_validate_signature, pdf, trust_roots, **options)
+    return status
+
+
+def _sign_pdf(
     pdf: bytes,
     p12: bytes,
     password: str | None,
@@ -409,7 +433,7 @@ def _origin(url: str | None) -> str:
 
 
 # --------------------------------------------------------------------------- validation
-def validate_signature(
+def _validate_signature(
     pdf: bytes, trust_roots: list[bytes], *, field_name: str | None = None, at: datetime | None = None
 ) -> SignatureStatus:
     """The status of the last signature of ``pdf`` (or the one in ``field_name``).

@@ -11,6 +11,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from components.pdf_designer.schedule_form import ScheduleForm
 from components.session import notify, notify_error, run
 from portal.context import AppContext
 from portal.pdf import renders, templates
@@ -132,6 +133,7 @@ class TemplatesPage(pn.viewable.Viewer):
         self._refresh = pn.widgets.Button(name="Refresh", button_type="light", width=90)
         self._refresh.on_click(lambda _: self.reload_renders())
         self._poll: Any = None
+        self._schedule = ScheduleForm(ctx)
         self.reload()
 
     def reload(self) -> None:
@@ -178,6 +180,7 @@ class TemplatesPage(pn.viewable.Viewer):
     def _show_actions(self) -> None:
         tid = self.selected if self.selected in self._names else None
         self._clone.disabled = self._render.disabled = tid is None
+        self._schedule.select(tid)
         self._open.object = (
             f'<a class="open-designer" href="/designer?id={tid}" style="display:inline-block;padding:5px 12px;'
             'border:1px solid #0b5cad;border-radius:4px;text-decoration:none;font-size:14px">Open in designer</a>'
@@ -217,6 +220,7 @@ class TemplatesPage(pn.viewable.Viewer):
             self._empty,
             self._table,
             pn.Row(self._open, self._clone, self._render, margin=0),
+            self._schedule,
             pn.Row(
                 pn.pane.HTML("<h3 style='margin:0'>Recent renders</h3>", margin=(15, 10, 5, 10)),
                 self._refresh,

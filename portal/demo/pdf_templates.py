@@ -32,6 +32,28 @@ BREACH = {"agg": "avg", "column": "sla_breached", "as": "breach_rate"}
 RESOLUTION = {"agg": "avg", "column": "resolution_hours", "as": "resolution_h"}
 
 
+def _tickets_kpi(element_id: str, box: dict[str, float]) -> dict[str, Any]:
+    return {
+        "kind": "kpi",
+        "id": element_id,
+        "box": box,
+        "binding": _tickets([COUNT], []),
+        "kpi": {"value": "tickets", "label": "Chamados", "format": "integer"},
+    }
+
+
+def _breach_kpi(element_id: str, box: dict[str, float], **thresholds: float) -> dict[str, Any]:
+    kpi = {
+        "value": "breach_rate",
+        "label": "Violação de SLA",
+        "format": "percent",
+        "decimals": 1,
+        "higher_is_better": False,
+        **thresholds,
+    }
+    return {"kind": "kpi", "id": element_id, "box": box, "binding": _tickets([BREACH], []), "kpi": kpi}
+
+
 def sla_report() -> PdfTemplateSpec:
     """Monthly SLA report: cover, contents, an overview, then one section per customer."""
     cover = {
@@ -95,28 +117,9 @@ def sla_report() -> PdfTemplateSpec:
             {"kind": "toc", "id": "toc", "box": _box(15, 30, 180, 60), "title": "Sumário"},
             {"kind": "page_break", "id": "after_toc", "box": _box(15, 95, 180, 1)},
             {"kind": "title", "id": "overview_title", "box": _box(15, 100, 180, 12), "text": "Visão geral"},
-            {
-                "kind": "kpi",
-                "id": "kpi_tickets",
-                "box": _box(15, 116, 56, 26),
-                "binding": _tickets([COUNT], []),
-                "kpi": {"value": "tickets", "label": "Chamados", "format": "integer"},
-            },
-            {
-                "kind": "kpi",
-                "id": "kpi_breach",
-                "box": _box(77, 116, 56, 26),
-                "binding": _tickets([BREACH], []),
-                "kpi": {
-                    "value": "breach_rate",
-                    "label": "Violação de SLA",
-                    "format": "percent",
-                    "decimals": 1,
-                    "higher_is_better": False,
-                    "target": 0.1,
-                    "warn_at": 2.0,  # thresholds read value / target: twice the target is the limit
-                },
-            },
+            _tickets_kpi("kpi_tickets", _box(15, 116, 56, 26)),
+            # thresholds read value / target with a target: twice the target is the limit
+            _breach_kpi("kpi_breach", _box(77, 116, 56, 26), target=0.1, warn_at=2.0),
             {
                 "kind": "kpi",
                 "id": "kpi_resolution",
@@ -179,28 +182,8 @@ def sla_report() -> PdfTemplateSpec:
                 "page_break_before": True,
                 "max_groups": 12,
                 "children": [
-                    {
-                        "kind": "kpi",
-                        "id": "cust_tickets",
-                        "box": _box(0, 14, 56, 26),
-                        "binding": _tickets([COUNT], []),
-                        "kpi": {"value": "tickets", "label": "Chamados", "format": "integer"},
-                    },
-                    {
-                        "kind": "kpi",
-                        "id": "cust_breach",
-                        "box": _box(62, 14, 56, 26),
-                        "binding": _tickets([BREACH], []),
-                        "kpi": {
-                            "value": "breach_rate",
-                            "label": "Violação de SLA",
-                            "format": "percent",
-                            "decimals": 1,
-                            "higher_is_better": False,
-                            "good_at": 0.1,
-                            "warn_at": 0.2,
-                        },
-                    },
+                    _tickets_kpi("cust_tickets", _box(0, 14, 56, 26)),
+                    _breach_kpi("cust_breach", _box(62, 14, 56, 26), good_at=0.1, warn_at=0.2),
                     {
                         "kind": "chart",
                         "id": "cust_weekly",

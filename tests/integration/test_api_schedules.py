@@ -39,7 +39,10 @@ def test_preview_cron_in_local_time(module_api, analyst):
 def test_preview_rrule(module_api, analyst):
     r = analyst.post(
         f"{module_api.base}/api/schedules/preview",
-        json={"schedule_expr": "RRULE:FREQ=MONTHLY;BYMONTHDAY=1;BYHOUR=6;BYMINUTE=30", "timezone": "Europe/Lisbon"},
+        json={
+            "schedule_expr": "RRULE:FREQ=MONTHLY;BYMONTHDAY=1;BYHOUR=6;BYMINUTE=30",
+            "timezone": "Europe/Lisbon",
+        },
         timeout=30,
     )
     assert r.status_code == 200, r.text

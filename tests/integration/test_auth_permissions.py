@@ -132,7 +132,9 @@ def test_visibility_group_public_customer(db, world):
             authorize(s, as_principal(s, peer), "edit", report)
         report.visibility = "public"
         s.flush()
-        assert can(s, as_principal(s, stranger), "view", report) and not can(s, as_principal(s, stranger), "edit", report)
+        assert can(s, as_principal(s, stranger), "view", report) and not can(
+            s, as_principal(s, stranger), "edit", report
+        )
         assert role_of(s, as_principal(s, other), report) is None
         report.visibility = "customer"
         report.scope_json = {"customer_id": 77}
@@ -185,7 +187,9 @@ def test_visible_clause_lists_what_role_of_allows(db, world):
                 for r in s.scalars(select(Report).where(visible_clause(s, as_principal(s, u), Report)))
                 if r.visibility != "customer" or can(s, as_principal(s, u), "view", r)
             }
-            allowed = {r.id for r in s.scalars(select(Report)) if role_of(s, as_principal(s, u), r) is not None}
+            allowed = {
+                r.id for r in s.scalars(select(Report)) if role_of(s, as_principal(s, u), r) is not None
+            }
             assert listed == allowed, u.email
 
 

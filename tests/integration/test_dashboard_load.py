@@ -67,7 +67,9 @@ def test_dashboard_page_loads_in_one_transaction(ctx, demo, monkeypatch):
         b = DashboardBuilder(ctx, did)
     assert b.view is not None and len(b.view.widgets) >= 10
     assert all(r.error is None for r in b.view.widgets), [r.error for r in b.view.widgets]
-    print(f"\n{len(b.view.widgets)} widgets: {small.transactions} transaction(s), {len(small.statements)} statements")
+    print(
+        f"\n{len(b.view.widgets)} widgets: {small.transactions} transaction(s), {len(small.statements)} statements"
+    )
     assert small.transactions == 1
     assert small.statements.count("SELECT") <= 8, small.statements
 

@@ -96,7 +96,9 @@ def test_duplicate_copies_widgets_for_the_caller(ctx, demo):
         src_widgets = dashboards.list_widgets(s, v, src.id)
         copy = dashboards.duplicate_dashboard(s, v, src.id)
         assert (
-            copy.name == "Copy of Operations & SLA" and copy.owner_id == v.user_id and copy.visibility == "private"
+            copy.name == "Copy of Operations & SLA"
+            and copy.owner_id == v.user_id
+            and copy.visibility == "private"
         )
         copied = dashboards.list_widgets(s, v, copy.id)
         assert [(w.title, w.position, w.config_json) for w in copied] == [

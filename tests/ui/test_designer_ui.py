@@ -346,3 +346,17 @@ def test_screenshots_and_the_templates_page(page: Page, portal_url: str, api, si
     r = api.get(f"{base}{href}", timeout=30)
     assert r.status_code == 200 and r.content[:5] == b"%PDF-", r.status_code
     page.screenshot(path="/tmp/designer_pdf_page.png", full_page=True)
+    # The browser's own session downloads it too (the portal cookie, no API token).
+    own = page.request.get(f"{base}{href}")
+    assert own.status == 200 and own.body()[:5] == b"%PDF-", own.status
+    # Schedule it: the rule in words with its next run; a bad rule is refused naming the field.
+    form = page.locator(".pdf-schedule-form")
+    form.get_by_label("When (cron or RRULE)").fill("every day please")
+    form.get_by_role("button", name="Schedule", exact=True).click()
+    expect(page.locator(".notyf__toast--error", has_text="schedule_expr")).to_be_visible()
+    form.get_by_label("When (cron or RRULE)").fill("0 7 * * 1")
+    form.get_by_label("E-mail to (commas)").fill("ops@acme.example.com")
+    form.get_by_role("button", name="Schedule", exact=True).click()
+    expect(page.locator(".notyf__toast--success", has_text="Scheduled")).to_be_visible()
+    expect(page.locator(".pdf-schedule", has_text="ops@acme.example.com")).to_be_visible()
+    page.screenshot(path="/tmp/designer_pdf_schedule.png", full_page=True)

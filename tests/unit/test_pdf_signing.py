@@ -340,3 +340,16 @@ def test_timestamp_through_a_pinned_session(plain_pdf: bytes, signer: SignerBund
             signed = sign_pdf(plain_pdf, signer.p12, signer.password, tsa_url=tsa.url, http_session=session)
     status = validate_signature(signed, [ca.root_der])
     assert status.timestamped and status.ok, status.problem
+
+
+def test_signing_works_where_an_event_loop_runs(plain_pdf: bytes, signer: SignerBundle) -> None:
+    """A server or a notebook runs a loop in its thread: pyHanko's asyncio.run must not meet it."""
+    import asyncio
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    async def inside() -> bool:
+        signed = sign_pdf(plain_pdf, signer.p12, signer.password)
+        return validate_signature(signed, [signer.ca.cert.public_bytes(Encoding.DER)]).ok
+
+    assert asyncio.run(inside())

@@ -25,7 +25,9 @@ def test_switching_source_keeps_metrics_groups_and_filters_that_still_apply() ->
             ],
         },
     )
-    qb.source = "maintenance_orders"  # has team_name, customer_name, sla_breached; no channel or resolution_hours
+    qb.source = (
+        "maintenance_orders"  # has team_name, customer_name, sla_breached; no channel or resolution_hours
+    )
     spec = qb.current()
     assert spec["source"] == "maintenance_orders"
     assert spec["metrics"] == [
