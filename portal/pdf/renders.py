@@ -29,7 +29,7 @@ from portal.models import JobRecord, PdfRender, PdfTemplate, utcnow
 from portal.pdf.bindings import resolve_params
 from portal.pdf.templates import get_template, template_spec
 from portal.queue.offpeak import plan_start
-from portal.reports.runs import _priority
+from portal.reports.runs import parse_priority
 from portal.specs.jobs import JobClass, Priority
 
 #: Render states as the API names them (the job's ``waiting``/``retrying`` read as ``queued``).
@@ -75,7 +75,7 @@ def submit_render(
         raise PermissionDenied(
             "override: only an administrator can render outside the off-peak window", field="override"
         )
-    prio = _priority(priority)
+    prio = parse_priority(priority)
     t = get_template(session, principal, template_id, "run")
     spec = template_spec(t)
     resolved = resolve_params(spec, params)  # a bad parameter: 400 now, not a failed job later

@@ -41,7 +41,8 @@ def run_key(report_id: int, params: Mapping[str, Any], scope_key: str, use_cache
     return f"run:{report_id}:{hashlib.sha256(blob.encode()).hexdigest()[:32]}"
 
 
-def _priority(value: Any) -> Priority:
+def parse_priority(value: Any) -> Priority:
+    """``value`` as a :class:`Priority`; a 400 naming ``priority`` (with the allowed values) otherwise."""
     try:
         return Priority(value)
     except ValueError:
@@ -93,7 +94,7 @@ def submit_run(
         raise BadRequest("override: must be true or false", field="override")
     if not isinstance(use_cache, bool):
         raise BadRequest("use_cache: must be true or false", field="use_cache")
-    prio = _priority(priority)
+    prio = parse_priority(priority)
     preference = _window(window)
     if override and not principal.is_admin:
         raise PermissionDenied(
