@@ -49,6 +49,19 @@ def portal_url(portal_home: Path) -> Iterator[str]:
     server.stop()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A failed browser test carries the end of the portal's log (CI keeps nothing else)."""
+    outcome = yield
+    report = outcome.get_result()
+    home = getattr(item, "funcargs", {}).get("portal_home")
+    if report.failed and call.when == "call" and isinstance(home, Path):
+        log = home / "server.log"
+        if log.exists():
+            tail = log.read_bytes()[-6000:].decode("utf-8", "replace")
+            report.sections.append(("portal server log (end)", tail))
+
+
 @pytest.fixture
 def shot(request):
     """shot(page, "step") saves tests/ui/artifacts/<test>-NN-step.png."""
