@@ -79,7 +79,10 @@ class Tenant(Base):
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("email", name="uq_users_email"),)
+    __table_args__ = (
+        UniqueConstraint("email", name="uq_users_email"),
+        Index("ix_users_invite_token_hash", "invite_token_hash", unique=True),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     email: Mapped[str] = mapped_column(String(254))
@@ -93,6 +96,10 @@ class User(Base):
     customer_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    password_changed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # An invited user sets a password through a one-time link (its SHA-256 here).
+    invite_token_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    invite_expires_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Group(Base):
@@ -300,6 +307,7 @@ class Favorite(Base):
 # --------------------------------------------------------------------------- sharing
 class ShareToken(Base):
     __tablename__ = "share_tokens"
+    __table_args__ = (Index("ix_share_tokens_object", "tenant_id", "object_type", "object_id"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     object_type: Mapped[str] = mapped_column(
@@ -317,6 +325,28 @@ class ShareToken(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    label: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Origins allowed to frame the viewer (CSP frame-ancestors); empty: nobody may frame it.
+    frame_origins_json: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A snapshot share: the dashboard's data frozen when the token was made.
+    snapshot_json: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+
+
+class ShareAccess(Base):
+    """One use of a share token, granted or refused (the token's access log)."""
+
+    __tablename__ = "share_access_log"
+    __table_args__ = (Index("ix_share_access_log_token_at", "token_id", "at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("share_tokens.id", ondelete="CASCADE"))
+    tenant_id: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(300), default=None)
+    user_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    path: Mapped[str | None] = mapped_column(String(300), default=None)
+    result: Mapped[str] = mapped_column(String(32))
 
 
 class PublicLink(Base):
