@@ -9,6 +9,7 @@ changed, in place; a widget's periodic refresh re-runs that widget alone.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import html
 import logging
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import pandas as pd
 import panel as pn
 import param
 from panel.layout.gridstack import GridStack
@@ -28,12 +30,25 @@ from components.dashboard_page import (
     plan_changed,
     planned_scope,
 )
-from components.session import alert, escaped_options, notify_error, run
+from components.live_tiles import (
+    EARLY_MESSAGES,
+    LiveDashboard,
+    columns_of,
+    live_display,
+    merge,
+    newer,
+    patch_bars,
+    rows_of,
+    stream_line,
+)
+from components.session import alert, escaped_options, is_shared_view, notify_error, run
+from components.sharing_link import ShareLink
+from components.sharing_people import SharePeople
 from components.tile_frame import mark_updating, skeleton, tile_frame
 from components.tile_loader import TileLoader
 from components.tile_patch import patch_in_place
 from components.widget_editor import WidgetEditor
-from components.widget_view import render_result
+from components.widget_view import ChartPane, render_result
 from portal import dashboards
 from portal.context import AppContext
 from portal.dashboards import DashboardPlan, DashboardView, WidgetPlan, WidgetResult
@@ -41,6 +56,9 @@ from portal.data.timewindows import describe_window, now_minute
 from portal.errors import PortalError
 from portal.identity.principal import Principal
 from portal.identity.scope import Scope
+from portal.realtime import bus
+from portal.realtime.bus import Event
+from portal.realtime.channels import may_subscribe
 from portal.specs import DashboardFilters, WidgetSpec
 
 log = logging.getLogger(__name__)
@@ -60,8 +78,10 @@ class DashboardBuilder(pn.viewable.Viewer):
     team = param.ListSelector(default=[], objects=[], doc="Global team filter")
     drill_path = param.List(default=[], doc="Drill steps: (widget id, column, value)")
 
-    def __init__(self, ctx: AppContext, dashboard_id: int, **params: Any) -> None:
+    def __init__(self, ctx: AppContext, dashboard_id: int, *, can_drill: bool = True, **params: Any) -> None:
         self.ctx, self.dashboard_id = ctx, dashboard_id
+        #: A share link without the ``drilldown`` permission shows the widgets as they are.
+        self.can_drill = can_drill
         super().__init__(**params)
         self.grid_area = pn.Column(sizing_mode="stretch_width")
         self.editor_area = pn.Column(sizing_mode="stretch_width")
@@ -77,7 +97,12 @@ class DashboardBuilder(pn.viewable.Viewer):
         self._loader = TileLoader(self._doc if self._live() else None, self._arrived)
         self._connected = False
         if self._live():
-            pn.state.on_session_destroyed(lambda _context: self._loader.close())
+            pn.state.on_session_destroyed(lambda _context: self._session_ended())
+        # Real-time widgets (components.live_tiles): the session's listener, made when a planned
+        # widget has a channel; the last message id each tile holds; messages that came first.
+        self._live_tiles: LiveDashboard | None = None
+        self._live_after: dict[int, str | None] = {}
+        self._early: dict[int, collections.deque[Event]] = {}
         self.plan: DashboardPlan | None = None
         self.can_edit = False
         self.presets = dict(TIME_PRESETS)
@@ -88,6 +113,10 @@ class DashboardBuilder(pn.viewable.Viewer):
             self.param.watch(lambda *_: self._render(), "edit_mode")
             self._render()
             self._sync_url()
+
+    def refresh(self) -> None:
+        """Fetch every tile again with the current filters (a kiosk's timer)."""
+        self._refilter()
 
     def _live(self) -> bool:
         """Whether this builder belongs to a browser session (not a test or a script)."""
@@ -185,6 +214,7 @@ class DashboardBuilder(pn.viewable.Viewer):
         live = {w.widget.id for w in plan.widgets}
         for wid in [k for k in self._results if k not in live]:
             self._results.pop(wid)
+        self._watch_live()
         return stale
 
     def _layout_key(self) -> list[tuple[int, tuple[tuple[str, Any], ...]]]:
@@ -254,9 +284,9 @@ class DashboardBuilder(pn.viewable.Viewer):
             w = by_id.get(wid)
             if not isinstance(w, WidgetPlan):
                 continue
-            self._loader.submit(wid, partial(self._load, w, scope, now))
+            self._loader.submit(wid, partial(self._load, w, scope, now, plan.dashboard.tenant_id))
 
-    def _load(self, w: WidgetPlan, scope: Scope, now: Any) -> Loaded:
+    def _load(self, w: WidgetPlan, scope: Scope, now: Any, tenant_id: int | None = None) -> Loaded:
         """A tile's data, on a pool thread in a browser session.
 
         The Panel objects that show it are made on the session's event loop (:meth:`_show`):
@@ -265,12 +295,17 @@ class DashboardBuilder(pn.viewable.Viewer):
         result = dashboards.guarded(
             w.widget, partial(dashboards.run_plan, w, self.ctx.warehouse, scope, now=now)
         )
+        if w.stored.realtime is not None and tenant_id is not None and isinstance(result, WidgetResult):
+            result = self._with_history(result, tenant_id)
         return result, None
 
     def _arrived(self, widget_id: int, loaded: Loaded) -> None:
         self._results[widget_id] = loaded[0]
         self._show(widget_id, loaded[1])
         self._mark_updating(widget_id, False)
+        early = self._early.pop(widget_id, None)
+        if early:
+            self._live_update(widget_id, list(early))
 
     def _show(self, widget_id: int, content: pn.viewable.Viewable | None = None) -> None:
         """Put the tile's current state (its result, or a skeleton while loading) in place.
@@ -316,9 +351,110 @@ class DashboardBuilder(pn.viewable.Viewer):
         if shown is None:
             return alert(r.error or "This widget cannot be shown.", "danger")
         on_tap: Callable[[Any], None] | None = None
-        if stored is not None and stored.drilldown is not None:
+        if stored is not None and stored.drilldown is not None and self.can_drill:
             on_tap = partial(self._tapped, widget_id, shown)
         return render_result(shown, r, on_tap=on_tap)
+
+    # -- real-time widgets ----------------------------------------------------------
+    def _watch_live(self) -> None:
+        """Listen to the channels of the planned real-time widgets the viewer may subscribe to."""
+        if not self._live() or self.plan is None:
+            return
+        wanted = {
+            w.widget.id: w.stored.realtime.channel
+            for w in self.plan.widgets
+            if w.stored is not None and w.stored.realtime is not None
+        }
+        if not wanted and self._live_tiles is None:
+            return
+
+        def allowed(s: Any, p: Principal) -> tuple[int, dict[int, str]]:
+            ok: dict[int, str] = {}
+            for wid, channel in wanted.items():
+                try:
+                    may_subscribe(s, p, channel)  # the same rule as WS /realtime
+                except PortalError as exc:
+                    log.info("widget %s: not following channel %s (%s)", wid, channel, exc.message)
+                    continue
+                ok[wid] = channel
+            return p.tenant_id, ok
+
+        out = run(self.ctx, allowed)
+        if out is None:
+            return
+        tenant_id, channels = out
+        if self._live_tiles is None:
+            self._live_tiles = LiveDashboard(self.ctx.subscriber(), tenant_id, self._doc, self._live_update)
+        self._live_tiles.watch(channels)
+
+    def _with_history(self, result: WidgetResult, tenant_id: int) -> WidgetResult:
+        """A real-time tile's result from its channel's kept messages, when there are any (pool thread).
+
+        The query's rows give way to them: a live chart shows the recent stream, not the warehouse.
+        """
+        stored, spec = result.stored, result.spec
+        rt = stored.realtime if stored is not None else None
+        if rt is None or spec is None or result.frame is None or (result.drill and result.drill.path):
+            return result
+        try:
+            events = bus.history(
+                self.ctx.redis, tenant_id, rt.channel, limit=rt.keep if rt.mode == "append" else 200
+            )
+        except Exception:
+            log.warning(
+                "widget %s: the history of channel %s could not be read",
+                result.widget.id,
+                rt.channel,
+                exc_info=True,
+            )
+            return result
+        rows = [row for e in events for row in rows_of(e.data, rt, columns_of(spec))]
+        self._live_after[result.widget.id] = events[-1].id if events else None
+        if not rows:
+            return result
+        frame = merge(None, rows, spec, rt)
+        return dataclasses.replace(result, frame=frame, kpi=None, display=live_display(result.display))
+
+    def _live_update(self, widget_id: int, events: list[Event]) -> None:
+        """New messages of a real-time tile's channel (session event loop): update the tile in place."""
+        r = self._results.get(widget_id)
+        if r is None or r.frame is None:
+            # Not loaded yet: kept (bounded) until its first data arrives, then applied.
+            self._early.setdefault(widget_id, collections.deque(maxlen=EARLY_MESSAGES)).extend(events)
+            return
+        rt = r.stored.realtime if r.stored is not None else None
+        spec = r.spec
+        if rt is None or spec is None or (r.drill and r.drill.path):
+            return  # a drilled tile shows another level: the channel's rows are not its rows
+        events = newer(events, self._live_after.get(widget_id))
+        if not events:
+            return
+        self._live_after[widget_id] = events[-1].id
+        columns = columns_of(spec)
+        rows = [row for e in events for row in rows_of(e.data, rt, columns)]
+        if not rows:
+            return
+        frame = merge(r.frame, rows, spec, rt)
+        self._results[widget_id] = dataclasses.replace(
+            r, frame=frame, kpi=None, display=live_display(r.display)
+        )
+        body = self._bodies.get(widget_id)
+        shown = body.objects[0] if body is not None and len(body.objects) == 1 else None
+        if isinstance(shown, ChartPane) and spec.chart is not None and shown.object is not None:
+            fresh = pd.DataFrame(rows, columns=columns)
+            if spec.chart.viz == "line":
+                done = stream_line(shown.object, spec, r.display, fresh, frame, rt.keep)
+            else:
+                done = patch_bars(shown.object, spec, fresh, frame)
+            if done:
+                shown.tap_state["df"] = frame  # a click reads the rows on screen
+                return
+        self._show(widget_id)  # a KPI card (its HTML replaced in place), or a chart's first data
+
+    def _session_ended(self) -> None:
+        self._loader.close()
+        if self._live_tiles is not None:
+            self._live_tiles.close()
 
     # -- rendering -----------------------------------------------------------------
     def _position(self, w: WidgetPlan | WidgetResult) -> dict[str, int]:
@@ -332,7 +468,8 @@ class DashboardBuilder(pn.viewable.Viewer):
         self._bodies[wid] = body
         on_remove = partial(self._remove, wid) if self.edit_mode else None
         alert = self.plan.alerts.get(wid) if self.plan is not None else None
-        self._tiles[wid] = tile = tile_frame(title, w.widget.viz, body, on_remove, alert)
+        live = stored is not None and stored.realtime is not None
+        self._tiles[wid] = tile = tile_frame(title, w.widget.viz, body, on_remove, alert, live=live)
         return tile
 
     def _render(self) -> None:
@@ -466,8 +603,8 @@ class DashboardBuilder(pn.viewable.Viewer):
         screen, whatever the dashboard's saved defaults are by the time it is opened.
         """
         loc = pn.state.location if pn.state.curdoc is not None else None
-        if loc is None:
-            return
+        if loc is None or is_shared_view():
+            return  # a share link's address is the link itself
         loc.search = address_query(self.dashboard_id, self.filters())
 
     # -- interaction (thin callbacks) ------------------------------------------------
@@ -581,8 +718,16 @@ class DashboardBuilder(pn.viewable.Viewer):
                 add,
                 save,
             ]
+        # Owners and admins share it with people (the component hides itself for anyone else).
+        sharing: list[Any] = []
+        if not is_shared_view():
+            people = SharePeople(self.ctx, object_type="dashboard", object_id=self.dashboard_id)
+            link = ShareLink(self.ctx, object_type="dashboard", object_id=self.dashboard_id)
+            people.buttons.append(link.button)
+            sharing = [people, link]
         return pn.Column(
             pn.Row(self.header, *tools),
+            *sharing,
             pn.Row(*bar, css_classes=["global-filters"]),
             self.breadcrumb,
             self.editor_area,

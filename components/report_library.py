@@ -15,6 +15,8 @@ import panel as pn
 import param
 
 from components.session import alert, escape_md, notify, notify_error, run
+from components.sharing_link import ShareLink
+from components.sharing_people import SharePeople
 from components.trash import ConfirmDelete, UndoToast, ago, trash_view
 from portal import dashboards, reports
 from portal.context import AppContext
@@ -98,6 +100,10 @@ class ReportLibrary(pn.viewable.Viewer):
         self._table.param.watch(self._on_select, "selection")
         self._empty = pn.pane.Markdown("", visible=False, css_classes=["no-reports"])
         self._listing = pn.Column(self._table, self._empty, sizing_mode="stretch_width")
+        #: "Share with people" for the selected report (shown to its owner and admins only).
+        self._share = SharePeople(ctx, object_type="report")
+        self._link = ShareLink(ctx, object_type="report")
+        self._share.buttons.append(self._link.button)
         self._detail = pn.Column(
             sizing_mode="stretch_width",
             css_classes=["report-detail"],
@@ -241,9 +247,12 @@ class ReportLibrary(pn.viewable.Viewer):
             if history
             else pn.pane.Markdown("*No runs yet: “Run now” runs it and records the run here.*")
         )
+        self._share.object_id = self._link.object_id = e["id"]
         self._detail.objects = [
             head,
             pn.Row(*actions, styles={"flex-wrap": "wrap"}),
+            self._share,
+            self._link,
             self._outcome,
             pn.pane.HTML(
                 '<div style="font-weight:600;font-size:15px;margin-top:6px">Run history</div>'

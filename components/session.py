@@ -18,6 +18,7 @@ from portal.errors import AuthenticationFailed, PortalError
 from portal.identity import auth
 from portal.identity.auth import REQUEST_LOGOUT_TOKEN, REQUEST_SESSION, REQUEST_USER
 from portal.identity.principal import Identify, Principal, principal_for_user, principal_transaction
+from portal.sharing.tokens import identify as share_identity
 
 T = TypeVar("T")
 
@@ -70,8 +71,27 @@ def user_session(ctx: AppContext) -> Iterator[tuple[Session, Principal]]:
     page = _page_state()
     if page is not None:
         page["ctx"] = ctx
-    with principal_transaction(ctx.sessions, _signed_in(*current_identity())) as (session, principal):
+    shared = page.get("share") if page is not None else None
+    identify = share_identity(*shared) if shared is not None else _signed_in(*current_identity())
+    with principal_transaction(ctx.sessions, identify) as (session, principal):
+        if page is not None:
+            page["is_admin"] = principal.is_admin  # the header's Admin link
         yield session, principal
+
+
+def use_share(token_id: int, viewer_id: int | None) -> None:
+    """Make this page a share-link viewer's: every service call of its components runs as the
+    link's principal (re-checked each time, so a revoked link stops the page at once)."""
+    page = _page_state()
+    if page is None:
+        raise AuthenticationFailed("a shared view needs a live page")
+    page["share"] = (token_id, viewer_id)
+
+
+def is_shared_view() -> bool:
+    """Whether this page shows a share link (no header, bell or account actions)."""
+    page = _page_state()
+    return page is not None and "share" in page
 
 
 def _page_state() -> dict[str, Any] | None:
@@ -100,7 +120,7 @@ def refresh_bell() -> None:
     page = _page_state()
     if page is not None and "header" in page:
         pane, active, who = page["header"]
-        pane.object = _header_html(active, who, unread_notifications())
+        pane.object = _header_html(active, who, unread_notifications(), admin=bool(page.get("is_admin")))
 
 
 _BELL_SVG = (
@@ -186,14 +206,15 @@ def escaped_options(values: Iterable[Any]) -> dict[str, Any]:
 
 def header_links(active: str, who: str = "") -> Any:
     """The navigation shown in the header of every page, with the notifications bell."""
-    pane = pn.pane.HTML(_header_html(active, who, unread_notifications()), sizing_mode="stretch_width")
     page = _page_state()
+    admin = bool(page is not None and page.get("is_admin"))
+    pane = pn.pane.HTML(_header_html(active, who, unread_notifications(), admin=admin), sizing_mode="stretch_width")
     if page is not None:
         page["header"] = (pane, active, who)
     return pane
 
 
-def _header_html(active: str, who: str, unread: int | None) -> str:
+def _header_html(active: str, who: str, unread: int | None, *, admin: bool = False) -> str:
     items = [
         ("Dashboards", "/"),
         ("Reports", "/reports/library"),
@@ -203,6 +224,8 @@ def _header_html(active: str, who: str, unread: int | None) -> str:
         ("Jobs", "/jobs"),
         ("Alerts", "/alerts"),
     ]
+    if admin:  # people and the audit trail: tenant administrators only (the pages check again)
+        items.append(("Admin", "/admin/users"))
     style = "color:white;text-decoration:none;margin-right:14px;white-space:nowrap"
     links = "".join(
         f'<a href="{u}" style="{style};{"font-weight:700;border-bottom:2px solid white" if n == active else ""}">{n}</a>'

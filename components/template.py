@@ -49,3 +49,24 @@ def page(active: str, who: str, main: list[Any]) -> BaseTemplate:
     )
     template.config.js_files = {**template.config.js_files, "cbi_bokeh_tweaks": BOKEH_TWEAKS_URL}
     return template
+
+
+def shared_page(title: str, main: list[Any], *, kiosk: bool = False) -> BaseTemplate:
+    """The frame of a share link's page: no navigation, no account; ``kiosk`` shows only ``main``."""
+    template = pn.template.FastListTemplate(
+        title="Conductor BI",
+        main=main,
+        accent=ACCENT,
+        font=FONT_FAMILY,
+        font_url=FONT_CSS_URL,
+        header_background=ACCENT,
+        raw_css=[
+            f"@import url('{FONT_CSS_URL}');",
+            f"body{{--body-font:{FONT_FAMILY};font-family:{FONT_FAMILY}}}",
+            # A kiosk (a wall screen, an iframe) shows the content alone.
+            "#header{display:none}" if kiosk else "",
+        ],
+    )
+    del title  # user text stays out of the template's title (the title bar escapes it instead)
+    template.config.js_files = {**template.config.js_files, "cbi_bokeh_tweaks": BOKEH_TWEAKS_URL}
+    return template

@@ -45,16 +45,29 @@ def alert_marker(alert: WidgetAlert) -> str:
     )
 
 
+#: The badge of a real-time tile (its content changes as messages arrive, without a reload).
+LIVE_BADGE = (
+    '<span class="cbi-live" title="Updates in real time" style="flex:none;color:#15803d;font-size:12px;'
+    'font-weight:600;white-space:nowrap"><span style="display:inline-block;width:8px;height:8px;'
+    'border-radius:4px;background:#16a34a;margin-right:4px;vertical-align:middle"></span>Live</span>'
+)
+
+
 def tile_frame(
     title: str,
     viz: str,
     body: pn.Column,
     on_remove: Callable[[], None] | None = None,
     alert: WidgetAlert | None = None,
+    *,
+    live: bool = False,
 ) -> pn.Column:
     """The tile around ``body``: the (escaped) title, a remove button when ``on_remove`` is given,
-    and the marker and coloured border of the ``alert`` that highlights the widget, if any."""
+    the marker and coloured border of the ``alert`` that highlights the widget, if any, and a
+    "Live" badge on a widget fed by a real-time channel."""
     marker = f'<span style="flex:none">{alert_marker(alert)}</span>' if alert is not None else ""
+    if live:
+        marker = LIVE_BADGE + marker
     head: list[Any] = [
         pn.pane.HTML(
             '<div style="display:flex;align-items:center;gap:8px">'

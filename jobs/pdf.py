@@ -26,7 +26,7 @@ from portal.jobstore import record_progress
 from portal.models import JobRecord, PdfRender, PdfSchedule, PdfTemplate, utcnow
 from portal.pdf.bindings import apply_overrides, render_input
 from portal.pdf.delivery import deliver_render
-from portal.pdf.renders import file_name, store_render_file
+from portal.pdf.renders import file_name, narrowed, store_render_file
 from portal.pdf.signing_store import checked_tsa_session, signing_material
 from portal.pdf.templates import version_spec
 from reports_pdf.signing import SigningError, sign_pdf
@@ -107,7 +107,7 @@ def _produce(ctx: AppContext, record: JobRecord) -> tuple[int, Failure | None]:
     """
     with transaction(ctx.sessions) as session:
         assert record.owner_id is not None
-        principal = principal_for_user_id(session, record.owner_id, kind="job")
+        principal = narrowed(principal_for_user_id(session, record.owner_id, kind="job"), record.payload_json)
         prior = (record.result_json or {}).get("render_id")
         if isinstance(prior, int):
             done = session.get(PdfRender, prior)

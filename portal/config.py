@@ -63,6 +63,9 @@ class Settings:
     webhook_allowed_hosts: tuple[str, ...] = ()
     #: The portal's address as users reach it (links in e-mails); default ``http://host:port``.
     public_url: str = ""
+    #: The demo's live-operations simulator (``portal.demo.simulator``): publishes on the real-time
+    #: bus every second when the server has demo data; ``CONDUCTOR_SIMULATOR=0`` switches it off.
+    simulator: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -113,6 +116,7 @@ class Settings:
             smtp_url=e.get("SMTP_URL", ""),
             mail_from=e.get("CONDUCTOR_MAIL_FROM", "Conductor BI <reports@conductor.localhost>"),
             public_url=e.get("CONDUCTOR_PUBLIC_URL", "").rstrip("/"),
+            simulator=_flag(e.get("CONDUCTOR_SIMULATOR", "1")),
             webhook_allow_private=_flag(e.get("WEBHOOK_ALLOW_PRIVATE", "0")),
             webhook_allowed_hosts=tuple(
                 h.strip().lower() for h in e.get("WEBHOOK_ALLOWED_HOSTS", "").split(",") if h.strip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 
 from redis import Redis
@@ -16,6 +17,7 @@ from portal.data.warehouse import Warehouse
 from portal.infra.cache import QueryCache
 from portal.infra.db import make_engine, make_sessionmaker, make_warehouse_engine
 from portal.infra.redis_server import EmbeddedRedis, ensure_redis
+from portal.realtime.bus import Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +34,37 @@ class AppContext:
     embedded_redis: EmbeddedRedis | None = field(default=None, repr=False)
     #: The Redis this process uses (the embedded server's, when ``REDIS_URL`` is empty).
     redis_url: str = ""
+    _subscriber: Subscriber | None = field(default=None, init=False, repr=False)
+    _subscriber_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def subscriber(self) -> Subscriber:
+        """The process's real-time subscriber (:mod:`portal.realtime`), made on first use.
+
+        One per process (one Redis pub/sub connection and thread, whatever the number of pages
+        and clients), and only in processes that ask for it: workers and the CLI never start one.
+        """
+        with self._subscriber_lock:
+            if self._subscriber is None:
+                self._subscriber = Subscriber(self.redis_url or _url_of(self.redis))
+            return self._subscriber
 
     def close(self) -> None:
         """Release connections and stop an embedded Redis."""
+        if self._subscriber is not None:
+            self._subscriber.stop()
         self.engine.dispose()
         self.warehouse.engine.dispose()
         self.redis.close()
         if self.embedded_redis is not None:
             self.embedded_redis.stop()
+
+
+def _url_of(redis: Redis) -> str:
+    """A URL for a second connection to the Redis ``redis`` talks to (contexts built by hand)."""
+    kw = redis.connection_pool.connection_kwargs
+    if kw.get("path"):
+        return f"unix://{kw['path']}?db={kw.get('db', 0)}"
+    return f"redis://{kw.get('host', 'localhost')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
 
 
 def build_context(settings: Settings, *, catalog: Catalog = DEMO_CATALOG) -> AppContext:

@@ -13,6 +13,8 @@ import param
 
 from components.pdf_designer.schedule_form import ScheduleForm
 from components.session import notify, notify_error, run
+from components.sharing_link import ShareLink
+from components.sharing_people import SharePeople
 from portal.context import AppContext
 from portal.pdf import renders, templates
 
@@ -134,6 +136,10 @@ class TemplatesPage(pn.viewable.Viewer):
         self._refresh.on_click(lambda _: self.reload_renders())
         self._poll: Any = None
         self._schedule = ScheduleForm(ctx)
+        #: "Share with people" for the selected template (shown to its owner and admins only).
+        self._share = SharePeople(ctx, object_type="pdf_template")
+        self._link = ShareLink(ctx, object_type="pdf_template")
+        self._share.buttons.append(self._link.button)
         self.reload()
 
     def reload(self) -> None:
@@ -181,6 +187,7 @@ class TemplatesPage(pn.viewable.Viewer):
         tid = self.selected if self.selected in self._names else None
         self._clone.disabled = self._render.disabled = tid is None
         self._schedule.select(tid)
+        self._share.object_id = self._link.object_id = tid
         self._open.object = (
             f'<a class="open-designer" href="/designer?id={tid}" style="display:inline-block;padding:5px 12px;'
             'border:1px solid #0b5cad;border-radius:4px;text-decoration:none;font-size:14px">Open in designer</a>'
@@ -220,6 +227,8 @@ class TemplatesPage(pn.viewable.Viewer):
             self._empty,
             self._table,
             pn.Row(self._open, self._clone, self._render, margin=0),
+            self._share,
+            self._link,
             self._schedule,
             pn.Row(
                 pn.pane.HTML("<h3 style='margin:0'>Recent renders</h3>", margin=(15, 10, 5, 10)),

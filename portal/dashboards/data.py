@@ -489,6 +489,8 @@ def plan_dashboard(
     _check_override(filters, at)
     effective = effective_filters(d, filters)
     widgets, highlighted = widgets_with_alerts(session, d.id, d.tenant_id)  # one query for both
+    if principal.share is not None and principal.share.widget_ids is not None:
+        widgets = [w for w in widgets if w.id in principal.share.widget_ids]  # a widget's link
     paths = drill_paths or {}
     plans = [
         guarded(w, partial(_plan_widget, session, principal, catalog, d, w, effective, paths.get(w.id), at))

@@ -105,6 +105,7 @@ def update_dashboard(
         _validate_queries(session, principal, patch.queries, catalog)
         _check_query_users(session, d, patch.queries, catalog)
     moves = parse_positions(session, d, patch.positions) if patch.positions is not None else {}
+    before = _audited(d)
     if patch.name is not None:
         d.name = patch.name.strip()
     if patch.description is not None:
@@ -126,8 +127,33 @@ def update_dashboard(
         w.position = pos.model_dump()
     d.updated_at = utcnow()
     session.flush()
-    audit.record(session, principal, "edit", d, details={"fields": sorted(given)})
+    after = _audited(d)
+    changed = [k for k in after if after[k] != before[k]]
+    audit.record(
+        session,
+        principal,
+        "edit",
+        d,
+        details={
+            "fields": sorted(given),
+            "before": {k: before[k] for k in changed},
+            "after": {k: after[k] for k in changed},
+        },
+    )
     return d
+
+
+def _audited(d: Dashboard) -> dict[str, Any]:
+    """The dashboard's own fields as the audit trail keeps them before and after an edit."""
+    return {
+        "name": d.name,
+        "description": d.description,
+        "visibility": d.visibility,
+        "scope": dict(d.scope_json or {}),
+        "realtime_enabled": bool(d.realtime_enabled),
+        "filters": dict(d.filters_json or {}),
+        "queries": dict((d.layout_json or {}).get("queries") or {}),
+    }
 
 
 def _check_query_users(
@@ -253,6 +279,7 @@ def duplicate_dashboard(
                 config_json=copy.deepcopy(w.config_json),
                 position=dict(w.position or {}),
                 refresh_interval_sec=w.refresh_interval_sec,
+                realtime_channel=w.realtime_channel,
             )
         )
     session.flush()

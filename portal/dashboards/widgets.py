@@ -72,6 +72,7 @@ def add_widget(
         config_json=dump_widget(ws),
         position=pos.model_dump(),
         refresh_interval_sec=ws.refresh_interval_sec,
+        realtime_channel=ws.realtime.channel if ws.realtime is not None else None,
     )
     session.add(w)
     d.updated_at = utcnow()
@@ -96,20 +97,47 @@ def update_widget(
     if spec is None and position is None:
         raise InvalidSpec("spec: give spec and/or position", field="spec")
     changed = []
+    before = _audited_widget(w)
     if spec is not None:
         ws = parse_at(WidgetSpec, spec, "spec")
         _validate_widget(session, principal, d, ws, catalog)
         w.type, w.viz, w.title = ws.type, ws.viz, ws.title
         w.config_json = dump_widget(ws)
         w.refresh_interval_sec = ws.refresh_interval_sec
+        w.realtime_channel = ws.realtime.channel if ws.realtime is not None else None
         changed.append("spec")
     if position is not None:
         w.position = parse_at(Position, position, "position").model_dump()
         changed.append("position")
     d.updated_at = utcnow()
     session.flush()
-    audit.record(session, principal, "edit", w, details={"dashboard_id": d.id, "fields": changed})
+    after = _audited_widget(w)
+    keys = [k for k in after if after[k] != before[k]]
+    audit.record(
+        session,
+        principal,
+        "edit",
+        w,
+        details={
+            "dashboard_id": d.id,
+            "fields": changed,
+            "before": {k: before[k] for k in keys},
+            "after": {k: after[k] for k in keys},
+        },
+    )
     return w
+
+
+def _audited_widget(w: Widget) -> dict[str, Any]:
+    """A widget's fields as the audit trail keeps them before and after an edit."""
+    return {
+        "type": w.type,
+        "viz": w.viz,
+        "title": w.title,
+        "config": dict(w.config_json or {}),
+        "position": dict(w.position or {}),
+        "refresh_interval_sec": w.refresh_interval_sec,
+    }
 
 
 def delete_widget(session: Session, principal: Principal, widget_id: int) -> None:

@@ -18,6 +18,10 @@ from portal.reports import ReportIn
 from portal.specs import QuerySpec
 
 DEV_PASSWORD = "conductor-demo"  # noqa: S105 - dev-mode demo logins only
+#: The demo user of the first tenant whose row scope is two locations (headquarters and first
+#: branch of the first customer: the generator numbers the first tenant's locations from 1).
+RESTRICTED_EMAIL_LOCAL = "restricted"
+RESTRICTED_LOCATIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,20 @@ def seed_demo(session: Session, *, dev_mode: bool = True) -> list[DemoAccount]:
                 password_hash=_dev_password_hash() if dev_mode else None,
             )
             accounts.append(DemoAccount(dt.key, email, role, pw))
+        if dt.key == TENANTS[0].key:
+            # Sees the shared dashboards and reports, with rows of two locations only.
+            pw = DEV_PASSWORD if dev_mode else secrets.token_urlsafe(12)
+            email = f"{RESTRICTED_EMAIL_LOCAL}@{dt.key}.example.com"
+            auth.create_user(
+                session,
+                tenant,
+                email,
+                f"{dt.name} Restricted",
+                pw,
+                locations=list(RESTRICTED_LOCATIONS),
+                password_hash=_dev_password_hash() if dev_mode else None,
+            )
+            accounts.append(DemoAccount(dt.key, email, "restricted", pw))
         auth.create_group(session, tenant, "Operations", [users["analyst"], users["viewer"]])
         for spec in DEMO_REPORTS:
             d = ReportIn(

@@ -33,6 +33,17 @@ DEMO_DASHBOARDS: list[tuple[dict[str, Any], list[Widget]]] = [
 ]
 """The ready-made dashboards of every demo tenant: (dashboard fields, [(widget spec, position)])."""
 
+_LIVE = _load("live.json")
+LIVE_DASHBOARD: tuple[dict[str, Any], list[Widget]] = (
+    _LIVE["dashboard"],
+    [(w["spec"], w["position"]) for w in _LIVE["widgets"]],
+)
+"""The "Live operations" dashboard: real-time widgets fed by :mod:`portal.demo.simulator`.
+
+Kept apart from :data:`DEMO_DASHBOARDS` (whose queries answer from the warehouse's rollups):
+its tiles show the channels' recent messages, the queries only give their columns.
+"""
+
 
 def seed_demo_dashboards(session: Session, tenant: Tenant, owner: User) -> list[Dashboard]:
     """Create the ready-made public dashboards of :data:`DEMO_DASHBOARDS` for a tenant, owned by ``owner``.
@@ -44,7 +55,7 @@ def seed_demo_dashboards(session: Session, tenant: Tenant, owner: User) -> list[
         raise ValueError("the owner must belong to the tenant")
     principal = principal_for_user(session, owner)
     created: list[Dashboard] = []
-    for fields, widgets in DEMO_DASHBOARDS:
+    for fields, widgets in [*DEMO_DASHBOARDS, LIVE_DASHBOARD]:
         d = dashboards.create_dashboard(session, principal, {**fields, "visibility": "public"})
         for spec, position in widgets:
             dashboards.add_widget(session, principal, d.id, spec, position)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from portal.errors import AuthenticationFailed, Conflict, InvalidSpec, NotFound
 from portal.identity import audit
+from portal.identity.passwords import check_password
 from portal.identity.scope import Scope
 from portal.infra.crypto import hash_token, new_token
 
@@ -286,8 +287,10 @@ def revoke_user_sessions(session: Session, user: User) -> int:
 
 
 def set_password(session: Session, user: User, password: str) -> None:
-    """Change a password; every browser session of the user ends."""
+    """Change a password (it must meet :mod:`portal.identity.passwords`); every browser session ends."""
+    check_password(password, email=user.email, name=user.name)
     user.password_hash = hash_password(password)
+    user.password_changed_at = datetime.now(UTC)
     revoke_user_sessions(session, user)
     audit.record(session, user, "edit", user, details={"password_changed": True})
 

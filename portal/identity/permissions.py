@@ -35,10 +35,21 @@ def _owns(principal: Principal, obj: Any) -> bool:
     return principal.user_id is not None and getattr(obj, "owner_id", None) == principal.user_id
 
 
+#: What a share-token viewer may do on what it was shared, by the link's permissions.
+SHARE_ACTIONS = {
+    "viewer": frozenset({"view", "run"}),
+    "drilldown": frozenset(),  # drilling is a viewer's query too; the page decides whether it offers it
+    "export": frozenset({"export"}),
+}
+
+
 def role_of(session: Session, principal: Principal, obj: Any) -> str | None:
     """The strongest role ``principal`` has on ``obj`` (``None``: none at all)."""
     if obj.tenant_id != principal.tenant_id or getattr(obj, "deleted_at", None) is not None:
         return None  # another tenant's, or in the trash: gone for every action (restore is separate)
+    if principal.share is not None:
+        # A link reaches exactly what it shares: no grants, visibility or ownership apply.
+        return "viewer" if principal.share.allows(_object_type(obj), obj.id) else None
     if principal.is_admin or _owns(principal, obj):
         return "owner"
     roles: list[str] = []
@@ -85,7 +96,13 @@ def can(session: Session, principal: Principal, action: str, obj: Any) -> bool:
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
     role = role_of(session, principal, obj)
-    return role is not None and action in ACTIONS_BY_ROLE[role]
+    return role is not None and action in _actions(principal, role)
+
+
+def _actions(principal: Principal, role: str) -> frozenset[str]:
+    if principal.share is None:
+        return ACTIONS_BY_ROLE[role]
+    return frozenset().union(*(SHARE_ACTIONS[p] for p in principal.share.permissions if p in SHARE_ACTIONS))
 
 
 def authorize(session: Session, principal: Principal, action: str, obj: Any) -> str:
@@ -100,7 +117,9 @@ def authorize(session: Session, principal: Principal, action: str, obj: Any) -> 
     kind = _object_type(obj).rstrip("s")
     if role is None:
         raise NotFound(f"{kind} {obj.id} not found")
-    if action not in ACTIONS_BY_ROLE[role]:
+    if action not in _actions(principal, role):
+        if principal.share is not None:
+            raise PermissionDenied(f"this link does not allow to {action} {kind} {obj.id}")
         raise PermissionDenied(f"you are {role} of {kind} {obj.id} and cannot {action} it")
     return role
 
@@ -161,6 +180,10 @@ def visible_clause(session: Session, principal: Principal, model: Any) -> Column
     tenant: ColumnElement[bool] = model.tenant_id == principal.tenant_id
     if hasattr(model, "deleted_at"):
         tenant = and_(tenant, model.deleted_at.is_(None))  # trashed rows are listed only by the trash
+    if principal.share is not None:
+        table = model.__tablename__
+        ids = [i for t, i in principal.share.objects if t == table]
+        return and_(tenant, model.id.in_(ids)) if ids else false()
     if principal.is_admin:
         return tenant
     mine = principal.group_ids

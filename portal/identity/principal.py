@@ -25,12 +25,35 @@ PrincipalKind = Literal["user", "share", "job"]
 
 
 @dataclass(frozen=True)
+class ShareGrant:
+    """What a share-token viewer may see: one object (and what it is made of) and how.
+
+    ``objects`` are ``(table name, id)`` pairs the viewer may view: the shared object and
+    its parts (a dashboard's widgets and the reports they read). ``widget_ids`` limits a
+    dashboard to some of its widgets (a widget link); ``None`` means all of them.
+    """
+
+    token_id: int
+    object_type: str
+    object_id: int
+    permissions: frozenset[str]
+    objects: frozenset[tuple[str, int]]
+    widget_ids: frozenset[int] | None = None
+    snapshot: bool = False
+
+    def allows(self, table: str, object_id: int) -> bool:
+        """Whether the object (by table name and id) is part of what was shared."""
+        return (table, object_id) in self.objects
+
+
+@dataclass(frozen=True)
 class Principal:
     """Who is asking, with everything authorization and the query scope need.
 
-    ``user_id`` is the acting account (a job acts as its owner; a share-token
-    viewer has none). ``scope`` is applied to every warehouse query the
-    principal runs; ``group_ids`` and ``customer_id`` decide shared objects.
+    ``user_id`` is the acting account (a job acts as its owner; a ``no_login``
+    share-token viewer has none, a ``with_login`` one is the signed-in user). ``scope`` is
+    applied to every warehouse query the principal runs; ``group_ids`` and ``customer_id``
+    decide shared objects.
     """
 
     kind: PrincipalKind
@@ -41,6 +64,8 @@ class Principal:
     customer_id: int | None = None
     is_admin: bool = False
     label: str = ""
+    #: Set for a share-token viewer (``kind == "share"``): what the link shares and how.
+    share: ShareGrant | None = None
 
     def require_user(self, action: str = "do this") -> int:
         """The acting user's id; :class:`PermissionDenied` for a principal without an account."""

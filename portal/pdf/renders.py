@@ -14,6 +14,7 @@ import hmac
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from portal.errors import BadRequest, NotFound, PermissionDenied
 from portal.identity.principal import Principal
+from portal.identity.scope import Scope
 from portal.jobqueue.enqueue import Submission, submit
 from portal.jobstore.settings import effective_offpeak
 from portal.models import JobRecord, PdfRender, PdfTemplate, utcnow
@@ -60,13 +62,15 @@ def submit_render(
     override: Any = False,
     schedule_id: int | None = None,
     now: datetime | None = None,
+    narrow: Scope | None = None,
 ) -> tuple[PdfRender, Submission]:
     """Validate a render of the template's current version for ``principal``, record it and
     mirror its job (commit, then ``submission.enqueue(redis)``).
 
     Bad parameters are refused now (400 naming the field); ``offpeak_only`` renders outside
     an off-peak window are created ``deferred`` with the next allowed start; ``override`` (an
-    administrator's) skips the window.
+    administrator's) skips the window. ``narrow`` restricts the rows further than the
+    principal's scope (a share link's scope): the job applies it too.
     """
     if params is not None and not isinstance(params, Mapping):
         raise BadRequest("params: must be an object", field="params")
@@ -98,15 +102,18 @@ def submit_render(
         priority=prio.value,
         offpeak_only=offpeak,
         schedule_id=schedule_id,
-        scope_json={"key": principal.scope.key},
+        scope_json={"key": (principal.scope.narrow(narrow) if narrow is not None else principal.scope).key},
     )
     session.add(render)
     session.flush()
+    payload: dict[str, Any] = {"render_id": render.id, "template_id": t.id, "schedule_id": schedule_id}
+    if narrow is not None:
+        payload["narrow"] = {k: sorted(v) for k, v in narrow.restrictions().items()}
     sub = submit(
         session,
         principal,
         JobClass.PDF_RENDER,
-        {"render_id": render.id, "template_id": t.id, "schedule_id": schedule_id},
+        payload,
         priority=prio,
         not_before=not_before,
         reason=reason,
@@ -118,6 +125,20 @@ def submit_render(
     render.job_id = sub.record.id
     session.flush()
     return render, sub
+
+
+def narrowed(principal: Principal, payload: Mapping[str, Any] | None) -> Principal:
+    """The job's principal with the render's extra restriction (``payload["narrow"]``) applied."""
+    extra = (payload or {}).get("narrow")
+    if not extra:
+        return principal
+    scope = Scope.of(
+        principal.scope.tenant_key,
+        locations=extra.get("location"),
+        contracts=extra.get("contract"),
+        customers=extra.get("customer"),
+    )
+    return replace(principal, scope=principal.scope.narrow(scope))
 
 
 def get_render(session: Session, principal: Principal, render_id: int) -> PdfRender:
@@ -243,4 +264,6 @@ def check_link(
     if not exp or not sig or not exp.isdigit() or len(exp) > 12:
         return False
     expected = link_signature(secret_key, render_id, int(exp))
-    return hmac.compare_digest(expected, sig) and int(exp) >= (now if now is not None else time.time())
+    # As bytes: compare_digest refuses str with non-ASCII characters (a forged ?sig= would be a 500).
+    fresh = int(exp) >= (now if now is not None else time.time())
+    return hmac.compare_digest(expected.encode(), sig.encode()) and fresh

@@ -162,7 +162,7 @@ def save_template(
             "(someone saved it meanwhile; reload to see their changes)",
             field="base_version",
         )
-    before = {"version": t.version, "name": t.name}
+    before = _audited(t)
     t.version += 1
     t.name, t.description = s.name.strip(), s.description
     t.schema_json, t.theme_json = _stored(s), s.theme.model_dump(mode="json")
@@ -170,8 +170,32 @@ def save_template(
         t.visibility = _visibility(visibility)
     session.flush()
     _add_version(session, principal, t, s, comment)
-    audit.record(session, principal, "edit", t, details={"before": before, "version": t.version})
+    after = _audited(t)
+    changed = [k for k in after if after[k] != before[k]]
+    audit.record(
+        session,
+        principal,
+        "edit",
+        t,
+        details={
+            "version": t.version,
+            "before": {k: before[k] for k in changed},
+            "after": {k: after[k] for k in changed},
+        },
+    )
     return t
+
+
+def _audited(t: PdfTemplate) -> dict[str, Any]:
+    """The template's fields as the audit trail keeps them (the full spec lives in its versions)."""
+    return {
+        "version": t.version,
+        "name": t.name,
+        "description": t.description,
+        "visibility": t.visibility,
+        "pages": len((t.schema_json or {}).get("pages") or []),
+        "theme": dict(t.theme_json or {}),
+    }
 
 
 def delete_template(session: Session, principal: Principal, template_id: int) -> None:

@@ -162,7 +162,19 @@ def update_report(
     r.published, r.scope_json = d.published, d.scope.stored()
     r.viz_json = [v.model_dump(mode="json", exclude_defaults=True) for v in d.viz]
     session.flush()
-    audit.record(session, principal, "edit", r, details={"before": before["query"], "name": r.name})
+    after = report_to_dict(r)
+    changed = [k for k in after if k not in ("updated_at", "created_at") and after[k] != before[k]]
+    audit.record(
+        session,
+        principal,
+        "edit",
+        r,
+        details={
+            "name": r.name,
+            "before": {k: before[k] for k in changed},
+            "after": {k: after[k] for k in changed},
+        },
+    )
     return r
 
 

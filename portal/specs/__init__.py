@@ -64,11 +64,14 @@ from portal.specs.triggers import (
     WebhookAction,
 )
 from portal.specs.widget import (
+    CHANNEL_PATTERN,
+    REALTIME_VIZ,
     VIZ_TYPES,
     ChartSpec,
     DrillSpec,
     KpiSpec,
     Position,
+    RealtimeSpec,
     TableSpec,
     Viz,
     WidgetSpec,
@@ -77,6 +80,7 @@ from portal.specs.widget import (
 
 __all__ = [
     "ALIAS_RE",
+    "CHANNEL_PATTERN",
     "DEFAULT_POOL",
     "GLOBAL_FILTER_COLUMNS",
     "MAX_COLUMNS",
@@ -90,6 +94,7 @@ __all__ = [
     "MAX_PARAM_LIST",
     "MAX_SORT",
     "MAX_TEXT_CHARS",
+    "REALTIME_VIZ",
     "VIZ_TYPES",
     "Agg",
     "Bucket",
@@ -116,6 +121,7 @@ __all__ = [
     "Position",
     "Priority",
     "QuerySpec",
+    "RealtimeSpec",
     "RunReportAction",
     "Scalar",
     "ScheduleSpec",

@@ -238,8 +238,11 @@ def _field_path(loc: Sequence[Any]) -> tuple[str, list[str]]:
     """The location as the user wrote it, and the union members pydantic tried there."""
     parts: list[str] = []
     tags: list[str] = []
-    for p in loc:
-        if isinstance(p, str) and _UNION_TAG_RE.match(p):
+    for i, p in enumerate(loc):
+        if p == "[key]":  # pydantic's mark of an error in a dict's key (said in the message)
+            continue
+        is_key = i + 1 < len(loc) and loc[i + 1] == "[key]"  # the caller's key, even "int" or "a[0]"
+        if isinstance(p, str) and not is_key and _UNION_TAG_RE.match(p):
             tags.append(p.split("[", 1)[0])
             continue
         parts.append(str(p))
@@ -254,18 +257,22 @@ def user_message(exc: ValidationError, what: str) -> tuple[str, str]:
     """
     errors = exc.errors()
     first = errors[0]
-    field, tags = _field_path(first.get("loc", ()))
-    field = field or model_label(what)
-    if tags:
-        # A union (params values): say what was accepted, once, instead of one error per member.
-        same = [e for e in errors if _field_path(e.get("loc", ()))[0] == field.split(" ")[0]]
-        kinds = [_field_path(e.get("loc", ()))[1] for e in same]
-        words = list(dict.fromkeys(_KIND_WORDS.get(t[-1], t[-1]) for t in kinds if t))
+    loc = first.get("loc", ())
+    path, tags = _field_path(loc)
+    field = path or model_label(what)
+    # A union (params values): say what was accepted, once, instead of one error per member.
+    same = [e for e in errors if _field_path(e.get("loc", ()))[0] == path] if tags else []
+    words = list(
+        dict.fromkeys(_KIND_WORDS.get(t[-1], t[-1]) for e in same if (t := _field_path(e.get("loc", ()))[1]))
+    )
+    if words:
         text = "must be " + (", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0])
         rest = len(errors) - len(same)
     else:
         text = _what_is_wrong(first)
         rest = len(errors) - 1
+    if loc and loc[-1] == "[key]":
+        text = f"the key {text}"
     more = f" (and {rest} more problem{'s' if rest > 1 else ''})" if rest > 0 else ""
     return field, f"{field}: {text}{more}"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
@@ -105,6 +105,30 @@ class DrillSpec(_Spec):
 
 WidgetType = Literal["chart", "table", "kpi", "text"]
 
+#: A real-time channel name (one definition: the bus, the REST edge and widget specs use it).
+CHANNEL_PATTERN = r"^[a-z0-9][a-z0-9_.:-]{0,99}$"
+#: Chart types a real-time block can drive in place, and the mode each takes: a line grows at its
+#: end (``append``); a column or bar chart keeps one bar per category, the latest value winning.
+REALTIME_VIZ: dict[str, str] = {"line": "append", "column": "replace", "bar": "replace"}
+
+
+class RealtimeSpec(_Spec):
+    """A widget fed by a real-time channel (``portal.realtime``): messages update the tile in place.
+
+    ``append``: each message adds rows (a line chart's points), the last ``keep`` stay;
+    ``replace``: each message replaces the value (a KPI) or its category's bar. ``fields`` maps
+    the widget's result columns to the message's field names where they differ
+    (``{"open_tickets": "open"}``); a column not named there is read from the field of its own name.
+    The tile starts from the channel's recent history, or from the widget's query when there is none.
+    """
+
+    channel: str = Field(pattern=CHANNEL_PATTERN, max_length=100)
+    mode: Literal["append", "replace"] = "replace"
+    fields: dict[Annotated[str, Field(max_length=63)], Annotated[str, Field(max_length=100)]] = Field(
+        default_factory=dict, max_length=20
+    )
+    keep: int = Field(default=120, ge=1, le=2000)
+
 
 class WidgetSpec(_Spec):
     """``config_json`` of a widget.
@@ -125,6 +149,8 @@ class WidgetSpec(_Spec):
     text: str | None = Field(default=None, max_length=20_000)
     drilldown: DrillSpec | None = None
     refresh_interval_sec: int | None = Field(default=None, ge=5, le=86_400)
+    #: Optional (absent from every widget stored before it existed).
+    realtime: RealtimeSpec | None = None
 
     @field_validator("title")
     @classmethod
@@ -150,7 +176,26 @@ class WidgetSpec(_Spec):
             raise ValueError("chart widgets need chart")
         if self.type == "kpi" and self.kpi is None:
             raise ValueError("kpi widgets need kpi")
+        if self.realtime is not None:
+            self._check_realtime(self.realtime)
         return self
+
+    def _check_realtime(self, rt: RealtimeSpec) -> None:
+        # Only what the page can update in place without drawing the chart again is accepted.
+        if self.type == "kpi":
+            return
+        chart = self.chart
+        if self.type != "chart" or chart is None or chart.viz not in REALTIME_VIZ:
+            kinds = ", ".join(f"{v} charts" for v in REALTIME_VIZ)
+            raise ValueError(f"realtime: only KPI cards and {kinds} update in real time")
+        if rt.mode != REALTIME_VIZ[chart.viz]:
+            raise ValueError(
+                f"realtime.mode: a real-time {chart.viz} chart takes mode {REALTIME_VIZ[chart.viz]!r}"
+            )
+        if chart.series is not None:
+            raise ValueError("realtime: a real-time chart takes y columns, not a series column")
+        if chart.viz != "line" and len(chart.y) != 1:
+            raise ValueError(f"realtime: a real-time {chart.viz} chart takes exactly one y column")
 
     @property
     def viz(self) -> str:

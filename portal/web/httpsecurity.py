@@ -42,8 +42,11 @@ SECURITY_HEADERS: dict[str, str] = {
 
 def add_security_headers(headers: HTTPHeaders, *, https: bool = False) -> None:
     """Fill in the security headers a response does not set itself."""
+    csp = headers.get("Content-Security-Policy", "")
+    framable = "frame-ancestors" in csp and "frame-ancestors 'none'" not in csp
     for name, value in SECURITY_HEADERS.items():
-        if name not in headers:
+        # A share viewer framed by the origins on its token: X-Frame-Options cannot name them.
+        if name not in headers and not (name == "X-Frame-Options" and framable):
             headers[name] = value
     if https and "Strict-Transport-Security" not in headers:
         headers["Strict-Transport-Security"] = "max-age=31536000"

@@ -23,11 +23,12 @@ from tornado.web import HTTPError
 
 from portal.config import Settings
 from portal.context import AppContext, build_context
+from portal.demo.simulator import start_simulator
 from portal.errors import AuthenticationFailed
 from portal.jobqueue.children import JobProcesses, child_env, start_job_processes
 from portal.jobqueue.reconcile import reconcile
 from portal.viz.elements import load_hv
-from portal.web import fonts, httpsecurity, scripts
+from portal.web import fonts, httpsecurity, invite, pub, scripts
 from portal.web.api import routes
 from portal.web.webauth import COOKIE, PortalAuthProvider
 
@@ -100,6 +101,8 @@ def pages(ctx: AppContext) -> dict[str, Callable[[], Any]]:
     A page that fails shows a reference number; the traceback goes to the log only.
     """
     from pages import (
+        admin_audit,
+        admin_users,
         alerts,
         dashboard,
         designer,
@@ -107,6 +110,7 @@ def pages(ctx: AppContext) -> dict[str, Callable[[], Any]]:
         jobs,
         outbox,
         pdf_templates,
+        pub_view,
         report_builder,
         report_library,
         schedules,
@@ -137,6 +141,10 @@ def pages(ctx: AppContext) -> dict[str, Callable[[], Any]]:
         "/outbox": factory(outbox),
         "/pdf": factory(pdf_templates),
         "/designer": factory(designer),
+        "/admin/users": factory(admin_users),
+        "/admin/audit": factory(admin_audit),
+        # Shared views: served at /pub/{type}/{token} by portal.web.pub (this path alone shows nothing).
+        pub.VIEW_APP: factory(pub_view),
     }
 
 
@@ -300,7 +308,9 @@ def make_server(ctx: AppContext, *, port: int | None = None, start: bool = False
         start=False,
         title="Conductor BI",
         extra_patterns=[
+            *pub.pub_routes(ctx),
             *routes(ctx),
+            *invite.routes(ctx),
             *fonts.routes(),
             *scripts.routes(),
             (r"/components/(.*)", SafeComponentResourceHandler, {}),
@@ -363,6 +373,8 @@ def serve(settings: Settings, *, job_processes: bool = True) -> None:
         reconcile(ctx.sessions, ctx.redis)
     except Exception:
         log.exception("start-up reconciliation of the job queue failed; the scheduler retries it")
+    # The demo's live operations (portal.demo.simulator) where there is demo data; CONDUCTOR_SIMULATOR=0: off
+    simulator = start_simulator(settings.simulator, ctx.sessions, ctx.redis)
     children: JobProcesses | None = None
     if job_processes:
         env = child_env(
@@ -387,6 +399,8 @@ def serve(settings: Settings, *, job_processes: bool = True) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        if simulator is not None:
+            simulator.stop()
         if children is not None:
             children.stop()  # before the Redis they use goes away
         ctx.close()

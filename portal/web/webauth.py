@@ -242,6 +242,12 @@ class PortalAuthProvider(AuthProvider):
         ctx = self.ctx
 
         def get_user(handler: RequestHandler) -> str | None:
+            path = handler.request.path
+            if path.startswith("/pub/") and not (path == "/pub/view" or path.startswith("/pub/view/")):
+                # Share-link viewers: the link was checked by portal.web.pub and the page checks
+                # its signed grant; no portal cookie is read (nor ever set) for them. The viewer
+                # application's own address is closed: a grant only arrives through a link.
+                return "share-link"
             raw = handler.get_secure_cookie(COOKIE, max_age_days=_cookie_days(ctx))
             if not raw:
                 return None

@@ -42,7 +42,11 @@ class ApiServer:
     def _run(self) -> None:
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
-        app = Application(routes(self.ctx))
+        from portal.web.pub import PubDocHandler, PubWSHandler, pub_routes
+
+        # The share links' file viewers and their 404s (the page viewers need the Panel server).
+        public = [r for r in pub_routes(self.ctx) if r[1] not in (PubDocHandler, PubWSHandler)]
+        app = Application([*public, *routes(self.ctx)])
         self._server = HTTPServer(app)
         self._server.listen(self.port, "127.0.0.1")
         self._ready.set()

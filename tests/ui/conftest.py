@@ -3,8 +3,9 @@ on the system Chromium. Screenshots of each step go to tests/ui/artifacts/ (git-
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -100,3 +101,38 @@ def form_sign_in(base: str, email: str, password: str = "conductor-demo") -> req
     )
     assert r.status_code == 302, r.text
     return s
+
+
+@pytest.fixture(scope="session")
+def bearer(portal_url: str) -> Callable[[str], requests.Session]:
+    """bearer(email) → a requests session carrying that demo user's API token (one per user)."""
+    sessions: dict[str, requests.Session] = {}
+
+    def get(email: str) -> requests.Session:
+        if email not in sessions:
+            r = requests.post(
+                f"{portal_url}/api/tokens", json={"email": email, "password": "conductor-demo"}, timeout=30
+            )
+            assert r.status_code == 201, r.text
+            s = requests.Session()
+            s.headers["Authorization"] = f"Bearer {r.json()['token']}"
+            sessions[email] = s
+        return sessions[email]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def signed_in(portal_url: str) -> Callable[[Any, str], None]:
+    """signed_in(page, email): the page's browser context gets that demo user's session cookie."""
+    from portal.web.webauth import COOKIE
+
+    cookies: dict[str, str] = {}
+
+    def add(page: Any, email: str) -> None:
+        if email not in cookies:
+            cookies[email] = form_sign_in(portal_url, email).cookies[COOKIE]
+        page.context.clear_cookies()
+        page.context.add_cookies([{"name": COOKIE, "value": cookies[email], "url": portal_url}])
+
+    return add

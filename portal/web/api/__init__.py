@@ -3,7 +3,8 @@
 ``base`` (the handler every endpoint extends: JSON in and out, bearer tokens,
 errors), ``ops`` (health, metrics), ``tokens`` (API tokens, ``/api/me``),
 ``query`` (catalog, ad-hoc queries), ``reports``, ``dashboards`` (and widgets), ``trash``,
-``frames`` (DataFrames as Arrow IPC streams when the client asks for them).
+``frames`` (DataFrames as Arrow IPC streams when the client asks for them), ``docs``
+(``/api/openapi.json`` and ``/api/docs``, generated from this table by :mod:`portal.web.openapi`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from portal.web.api.dashboards import (
     WidgetHandler,
     WidgetsHandler,
 )
+from portal.web.api.docs import ROUTES as DOCS_ROUTES
 from portal.web.api.jobs import (
     JobActivityHandler,
     JobCancelHandler,
@@ -51,6 +53,7 @@ from portal.web.api.jobs import (
 from portal.web.api.ops import HealthHandler, metrics_allowed
 from portal.web.api.pdf import ROUTES as PDF_ROUTES
 from portal.web.api.pdf_signing import ROUTES as PDF_SIGNING_ROUTES
+from portal.web.api.people import ROUTES as PEOPLE_ROUTES
 from portal.web.api.query import CatalogHandler, EstimateHandler, QueryHandler
 from portal.web.api.reports import (
     ExecuteHandler,
@@ -65,8 +68,10 @@ from portal.web.api.schedules import (
     SchedulePreviewHandler,
     SchedulesHandler,
 )
+from portal.web.api.share import SHARE_ROUTES
 from portal.web.api.tokens import MeHandler, TokenHandler, TokensHandler
 from portal.web.api.trash import TrashHandler, TrashRestoreHandler
+from portal.web.realtime import REALTIME_ROUTES
 
 __all__ = ["BaseHandler", "frame_payload", "metrics_allowed", "routes"]
 
@@ -122,6 +127,10 @@ def routes(ctx: AppContext) -> list[tuple[str, type[RequestHandler], dict[str, A
         (r"/api/notifications/read", NotificationsReadHandler),
         *PDF_ROUTES,
         *PDF_SIGNING_ROUTES,
+        *PEOPLE_ROUTES,
+        *SHARE_ROUTES,
+        *REALTIME_ROUTES,  # /api/events/{channel}, WS /realtime, /sse/dashboards/{id}
+        *DOCS_ROUTES,  # /api/openapi.json and /api/docs, generated from this table
         (r"/api/.*", NotFoundHandler),
     ]
     return [(pattern, h, {"ctx": ctx, "route": pattern}) for pattern, h in table]

@@ -26,6 +26,7 @@ from portal.identity import auth
 from portal.identity.principal import Identify, Principal, principal_for_user, principal_transaction
 from portal.infra.db import transaction
 from portal.infra.metrics import HTTP_REQUESTS
+from portal.sharing import tokens as share_tokens
 from portal.specs import invalid_from_validation
 from portal.web.jsonsafe import parse_json
 
@@ -95,12 +96,31 @@ class BaseHandler(RequestHandler):
     def bearer(self) -> Identify:
         """Identifies the caller by the bearer token (401 without a valid one), inside the transaction."""
         header = self.request.headers.get("Authorization", "")
+        if header.startswith("Share "):
+            return self._share_link(header[6:].strip())
         if not header.startswith("Bearer "):
             raise AuthenticationFailed(
                 "send an API token as 'Authorization: Bearer <token>' (POST /api/tokens)"
             )
         plain = header[7:].strip()
         return lambda session: principal_for_user(session, auth.user_for_token(session, plain))
+
+    def _share_link(self, plain: str) -> Identify:
+        """``Authorization: Share <token>``: the link's principal (what the link shares, in its
+        scope, with its permissions), checked like a viewer's visit (state, address) and logged,
+        without counting a use. ``with_login`` links are for browsers only."""
+        ip, agent, path = self.client_ip(), self.request.headers.get("User-Agent", ""), self.request.path
+
+        def identify(session: Session) -> Principal:
+            opened = share_tokens.open_link(
+                session, plain, object_type=None, ip=ip, user_agent=agent, path=path, count=False
+            )
+            if opened.principal is None:
+                session.commit()  # the refusal stays in the link's access log
+                raise AuthenticationFailed("this share link is not valid here")
+            return opened.principal
+
+        return identify
 
     # -- execution ---------------------------------------------------------
     async def call(self, fn: Callable[[Session, Principal], T], *, authenticated: bool = True) -> T:

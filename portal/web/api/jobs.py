@@ -89,6 +89,8 @@ class JobsHandler(BaseHandler):
             # Named as the caller wrote it (``class``), not as the column is called.
             raise not_among("job class", job_class, [c.value for c in JobClass], field="class")
         before = _int_arg(arg("before_id", None), "before_id", None)
+        if before is not None and not 0 < before < 2**62:  # an id, as in paths; SQL integers are 64-bit
+            raise BadRequest(f"before_id: must be a job id from 1 to {2**62 - 1}", field="before_id")
 
         def lst(session: Session, principal: Principal) -> dict[str, Any]:
             tenant_id = monitor.tenant_filter(session, principal, tenant)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from sqlalchemy.orm import Session
 from tornado.ioloop import IOLoop
@@ -27,6 +27,13 @@ from portal.web.api.base import BaseHandler, path_id
 
 T = TypeVar("T")
 MAX_RENDER_WAIT_S = 30.0
+#: Version numbers are at most 9 digits (as in ``/versions/{n}``); ids fit SQL's 64-bit integers.
+MAX_VERSION = 999_999_999
+
+
+def _whole(value: Any, top: int) -> TypeGuard[int]:
+    """Whether ``value`` is a whole number from 1 to ``top`` (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= top
 
 
 def _template_answer(session: Session, t: Any) -> dict[str, Any]:
@@ -58,13 +65,13 @@ class PdfTemplatesHandler(BaseHandler):
         if not isinstance(comment, str):
             raise BadRequest("comment: must be text", field="comment")
         base = data.get("base_version")
-        if base is not None and (isinstance(base, bool) or not isinstance(base, int)):
+        if base is not None and not _whole(base, MAX_VERSION):
             raise BadRequest("base_version: must be a version number", field="base_version")
         visibility = data.get("visibility")
         if visibility is not None and not isinstance(visibility, str):
             raise BadRequest("visibility: must be text", field="visibility")
         tid = data.get("id")
-        if tid is not None and (isinstance(tid, bool) or not isinstance(tid, int)):
+        if tid is not None and not _whole(tid, 2**62 - 1):
             raise BadRequest("id: must be a template id (a whole number)", field="id")
 
         def save(session: Session, principal: Principal) -> dict[str, Any]:
@@ -153,7 +160,7 @@ class PdfRollbackHandler(BaseHandler):
         """``{"version": N}``: a new version equal to version N."""
         data = self.body(("version",))
         version = data.get("version")
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        if not _whole(version, MAX_VERSION):
             raise BadRequest("version: give the version number to roll back to", field="version")
 
         def roll(session: Session, principal: Principal) -> dict[str, Any]:

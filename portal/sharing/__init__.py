@@ -1,0 +1,1 @@
+"""Share tokens (hashed), the principal of their viewers, snapshots and the access log."""
