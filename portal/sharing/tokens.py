@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from portal.dashboards.access import dashboard_widgets, get_dashboard, get_widget, widget_spec
 from portal.dashboards.data import load_dashboard
 from portal.data.warehouse import Warehouse
-from portal.errors import InvalidSpec, NotFound, PermissionDenied, PortalError
+from portal.errors import AuthenticationFailed, InvalidSpec, NotFound, PermissionDenied, PortalError
 from portal.identity import audit
 from portal.identity.auth import user_scope
 from portal.identity.principal import Identify, Principal, ShareGrant
@@ -299,6 +299,23 @@ def open_link(
         )
     )
     return Opened(result, token, principal)
+
+
+def link_identity(plain: str, *, ip: str, user_agent: str = "", path: str = "") -> Identify:
+    """Identifies the holder of a link outside a viewer page (``Authorization: Share`` on the
+    REST API, ``?share=`` on the real-time endpoints): the link's principal, checked like a visit
+    (state, address; ``with_login`` links are for browsers) and logged, without counting a use."""
+
+    def check(session: Session) -> Principal:
+        opened = open_link(
+            session, plain, object_type=None, ip=ip, user_agent=user_agent, path=path, count=False
+        )
+        if opened.principal is None:
+            session.commit()  # the refusal stays in the link's access log (the caller's work rolls back)
+            raise AuthenticationFailed("this share link is not valid")
+        return opened.principal
+
+    return check
 
 
 def identify(token_id: int, viewer_id: int | None = None) -> Identify:

@@ -17,6 +17,7 @@ no cookie is ever set on a share viewer's answer.
 from __future__ import annotations
 
 import asyncio
+import html
 import ipaddress
 import logging
 import time
@@ -91,8 +92,14 @@ class _PubMixin:
     def _ip(self) -> str:
         return client_ip(self.request, self.ctx.settings.trusted_proxy)
 
-    def _limit(self) -> None:
-        ratelimit.hit(self.ctx.redis, f"pub:{self._ip()}", limit=PUB_PER_MINUTE, window_seconds=60)
+    async def _limited(self) -> bool:
+        """Count this request against the address's /pub budget; True when it was refused (429)."""
+        try:
+            ratelimit.hit(self.ctx.redis, f"pub:{self._ip()}", limit=PUB_PER_MINUTE, window_seconds=60)
+        except QuotaExceeded as exc:
+            await self._refuse(429, f"<!doctype html><p>{html.escape(exc.message)}</p>")
+            return True
+        return False
 
     def _viewer_id(self) -> int | None:
         """The signed-in user (for ``with_login`` links), read from the portal's cookie."""
@@ -166,10 +173,7 @@ class PubDocHandler(_PubMixin, DocHandler):
         super().__init__(tornado_app, *args, **kw)
 
     async def get(self, object_type: str, plain: str) -> None:
-        try:
-            self._limit()
-        except QuotaExceeded as exc:
-            await self._refuse(429, f"<!doctype html><p>{exc.message}</p>")
+        if await self._limited():
             return
         opened = await self._open(object_type, plain)
         if opened.result == "login_required":
@@ -214,10 +218,7 @@ class PubPdfHandler(_PubMixin, RequestHandler):
         self._started = time.perf_counter()
 
     async def get(self, object_type: str, plain: str) -> None:
-        try:
-            self._limit()
-        except QuotaExceeded as exc:
-            await self._refuse(429, f"<!doctype html><p>{exc.message}</p>")
+        if await self._limited():
             return
         # A "still rendering" page refreshes with the grant it was given: no second use counted.
         checked = tokens.check_grant(self.ctx.settings.secret_key, self.get_query_argument("g", ""))
@@ -298,10 +299,7 @@ class PubNotFoundHandler(_PubMixin, RequestHandler):
         self._started = time.perf_counter()
 
     async def get(self, *_: Any) -> None:
-        try:
-            self._limit()
-        except QuotaExceeded as exc:
-            await self._refuse(429, f"<!doctype html><p>{exc.message}</p>")
+        if await self._limited():
             return
         await self._refuse()
 

@@ -95,7 +95,7 @@ MAX_EVENTS_BYTES = 256 * 1024
 
 
 # --------------------------------------------------------------------------- authentication
-def identify_realtime(handler: RequestHandler, ctx: AppContext) -> Identify | None:
+def identify_realtime(handler: RequestHandler, ctx: AppContext, *, cookie: bool = True) -> Identify | None:
     """How the caller of a real-time endpoint is identified; None when it brought no credentials.
 
     Tried in order, inside the transaction of the caller's choice: the portal session cookie,
@@ -104,7 +104,7 @@ def identify_realtime(handler: RequestHandler, ctx: AppContext) -> Identify | No
     """
     candidates: list[Identify] = []
     try:
-        raw = handler.get_secure_cookie(COOKIE, max_age_days=_cookie_days(ctx))
+        raw = handler.get_secure_cookie(COOKIE, max_age_days=_cookie_days(ctx)) if cookie else None
     except Exception:  # an application without a cookie secret (the bare API server of tests)
         raw = None
     if raw:
@@ -123,20 +123,9 @@ def identify_realtime(handler: RequestHandler, ctx: AppContext) -> Identify | No
     if share:
         # A share link's viewer outside the portal (an embedding page's script): the link's
         # principal, which may_subscribe() limits to the channels of what was shared.
-        ip = str(handler.request.remote_ip or "?")
         agent = handler.request.headers.get("User-Agent", "")
-        path = handler.request.path
-
-        def by_link(session: Session) -> Principal:
-            opened = share_tokens.open_link(
-                session, share, object_type=None, ip=ip, user_agent=agent, path=path, count=False
-            )
-            if opened.principal is None:
-                session.commit()  # the refusal stays in the link's access log
-                raise AuthenticationFailed("this share link is not valid")
-            return opened.principal
-
-        candidates.append(by_link)
+        ip, path = str(handler.request.remote_ip or "?"), handler.request.path
+        candidates.append(share_tokens.link_identity(share, ip=ip, user_agent=agent, path=path))
     if not candidates:
         return None
 
@@ -381,15 +370,21 @@ class RealtimeSocket(WebSocketHandler):
         super()._handle_request_exception(e)
 
     def check_origin(self, origin: str) -> bool:
-        return origin_allowed(self, self.ctx)
+        return True  # decided in prepare(): the portal's own pages, or an explicit credential
 
     async def prepare(self) -> None:
-        # Before the upgrade: a refused client gets an HTTP status and a JSON reason.
-        if not origin_allowed(self, self.ctx):
+        # Before the upgrade: a refused client gets an HTTP status and a JSON reason. A page of
+        # another site (an embedding intranet) may connect with a credential it names itself (a
+        # share link, an API token), never with the portal's cookie.
+        same_site = origin_allowed(self, self.ctx)
+        explicit = any(self.get_query_argument(k, "") for k in ("share", "access_token")) or bool(
+            self.request.headers.get("Authorization")
+        )
+        if not same_site and not explicit:
             raise PermissionDenied(
                 "Origin: a page of another site may not open this connection", field="Origin"
             )
-        identify = identify_realtime(self, self.ctx)
+        identify = identify_realtime(self, self.ctx, cookie=same_site)
         if identify is None:
             raise AuthenticationFailed(
                 "sign in, or send an API token (Authorization: Bearer or ?access_token=)"

@@ -106,21 +106,11 @@ class BaseHandler(RequestHandler):
         return lambda session: principal_for_user(session, auth.user_for_token(session, plain))
 
     def _share_link(self, plain: str) -> Identify:
-        """``Authorization: Share <token>``: the link's principal (what the link shares, in its
-        scope, with its permissions), checked like a viewer's visit (state, address) and logged,
-        without counting a use. ``with_login`` links are for browsers only."""
-        ip, agent, path = self.client_ip(), self.request.headers.get("User-Agent", ""), self.request.path
-
-        def identify(session: Session) -> Principal:
-            opened = share_tokens.open_link(
-                session, plain, object_type=None, ip=ip, user_agent=agent, path=path, count=False
-            )
-            if opened.principal is None:
-                session.commit()  # the refusal stays in the link's access log
-                raise AuthenticationFailed("this share link is not valid here")
-            return opened.principal
-
-        return identify
+        """``Authorization: Share <token>``: the link's principal, through the same gate as users."""
+        agent = self.request.headers.get("User-Agent", "")
+        return share_tokens.link_identity(
+            plain, ip=self.client_ip(), user_agent=agent, path=self.request.path
+        )
 
     # -- execution ---------------------------------------------------------
     async def call(self, fn: Callable[[Session, Principal], T], *, authenticated: bool = True) -> T:
