@@ -91,7 +91,8 @@ def entries_html(entries: list[dict[str, Any]]) -> str:
         obj = f"{e['object_type']} #{e['object_id']}" if e.get("object_type") else "—"
         who = e.get("user") or (f"user {e['user_id']}" if e.get("user_id") else "Conductor BI")
         rows.append(
-            f'<tr class="audit-row" data-audit-id="{int(e["id"])}"><td style="white-space:nowrap">'
+            f'<tr class="audit-row" data-audit-id="{int(e["id"])}" data-action="{_e(e["action"])}">'
+            '<td style="white-space:nowrap">'
             f"{when:%Y-%m-%d %H:%M:%S}</td><td>{_e(who)}</td><td>{_e(e['action'])}</td><td>{_e(obj)}</td>"
             f'<td style="overflow-wrap:anywhere">{diff_html(e.get("details") or {})}</td></tr>'
         )

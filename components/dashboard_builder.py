@@ -78,10 +78,20 @@ class DashboardBuilder(pn.viewable.Viewer):
     team = param.ListSelector(default=[], objects=[], doc="Global team filter")
     drill_path = param.List(default=[], doc="Drill steps: (widget id, column, value)")
 
-    def __init__(self, ctx: AppContext, dashboard_id: int, *, can_drill: bool = True, **params: Any) -> None:
+    def __init__(
+        self,
+        ctx: AppContext,
+        dashboard_id: int,
+        *,
+        can_drill: bool = True,
+        single_widget: bool = False,
+        **params: Any,
+    ) -> None:
         self.ctx, self.dashboard_id = ctx, dashboard_id
         #: A share link without the ``drilldown`` permission shows the widgets as they are.
         self.can_drill = can_drill
+        #: A widget's share link: the one widget its plan holds, across the page.
+        self.single_widget = single_widget
         super().__init__(**params)
         self.grid_area = pn.Column(sizing_mode="stretch_width")
         self.editor_area = pn.Column(sizing_mode="stretch_width")
@@ -458,6 +468,10 @@ class DashboardBuilder(pn.viewable.Viewer):
 
     # -- rendering -----------------------------------------------------------------
     def _position(self, w: WidgetPlan | WidgetResult) -> dict[str, int]:
+        if self.single_widget:
+            # A widget's share link shows that one widget across the page (charts get some height).
+            h = int((w.widget.position or {}).get("h", 4) or 4)
+            return {"x": 0, "y": 0, "w": 12, "h": h if w.widget.viz == "kpi" else max(h, 8)}
         return self._moved.get(w.widget.id) or dict(w.widget.position or {})
 
     def _tile(self, w: WidgetPlan | WidgetResult) -> pn.viewable.Viewable:

@@ -43,7 +43,10 @@ class ShareViewer(pn.viewable.Viewer):
         if kind in ("dashboard", "widget"):
             # A widget's link shows its dashboard planned with that one widget (the link's grant).
             self._builder = DashboardBuilder(
-                self.ctx, self._dashboard_id(), can_drill="drilldown" in self.header.permissions
+                self.ctx,
+                self._dashboard_id(),
+                can_drill="drilldown" in self.header.permissions,
+                single_widget=kind == "widget",
             )
             return self._builder
         if kind == "snapshot":

@@ -14,7 +14,9 @@ from components.session import header_links
 #: portal itself — the template's default asks Google Fonts on every page view.
 FONT_CSS_URL = "/assets/fonts.css"
 #: Served by the web entry point (``portal.web.scripts``): BokehJS without its per-paint CSS lookups.
-BOKEH_TWEAKS_URL = "/assets/bokeh-tweaks.js"
+#: Relative: Panel prefixes the page's way back to the root (``../..`` on ``/pub/dashboard/…``), and a
+#: leading slash after that prefix made ``//assets/…``, a 404 on every nested page.
+BOKEH_TWEAKS_URL = "assets/bokeh-tweaks.js"
 FONT_FAMILY = "'Open Sans', 'Noto Color Emoji', system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 ACCENT = "#0b5cad"
 

@@ -39,6 +39,8 @@ def test_an_outsider_sees_the_dashboard_read_only(
     s = bearer(ANALYST)
     link = make_link(portal_url, s, object_type="dashboard", object_id=ops["id"], label="Board")
     page.context.clear_cookies()
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
     answer = page.goto(f"{portal_url}{link['path']}")
     assert answer is not None and answer.status == 200
     assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
@@ -49,6 +51,7 @@ def test_an_outsider_sees_the_dashboard_read_only(
     expect(page.get_by_role("link", name="Dashboards")).to_have_count(0)  # no portal navigation
     expect(page.locator(".edit-toggle")).to_have_count(0)
     expect(page.locator(".share-people")).to_have_count(0)
+    assert missing == []  # the page's scripts and styles resolve from a nested address too
     shot(page, "dashboard-1440")
     page.set_viewport_size({"width": 1024, "height": 900})
     shot(page, "dashboard-1024")
@@ -83,6 +86,12 @@ def test_kiosk_snapshot_and_framing(
     expect(page.locator(".kpi-value").first).to_be_visible(timeout=60_000)
     expect(page.locator(".share-title")).to_have_count(0)
     shot(page, "kiosk")
+    view = s.get(f"{portal_url}/api/dashboards/{ops['id']}/view", timeout=60).json()
+    first = view["widgets"][0]
+    one = make_link(portal_url, s, object_type="widget", object_id=first["id"])
+    page.goto(f"{portal_url}{one['path']}")
+    expect(page.locator(".cbi-widget")).to_have_count(1, timeout=60_000)  # that widget alone
+    shot(page, "widget")
     snap = make_link(portal_url, s, object_type="snapshot", object_id=ops["id"])
     page.goto(f"{portal_url}{snap['path']}")
     expect(page.locator(".snapshot-note")).to_contain_text("Snapshot of the data as of")
