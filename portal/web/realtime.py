@@ -182,6 +182,28 @@ def _as_channel_error(exc: PortalError, channel: str) -> PortalError:
 
 
 # --------------------------------------------------------------------------- POST /api/events
+class _JsonErrors(RequestHandler):
+    """What the WebSocket and SSE endpoints share: no caching, refusals as the API's JSON errors."""
+
+    def set_default_headers(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        body = (
+            exc.to_dict() if isinstance(exc, PortalError) else {"error": "HTTPError", "message": self._reason}
+        )
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(body))
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, PortalError) and not self._finished:
+            self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
+            return
+        super()._handle_request_exception(e)
+
+
 class EventsHandler(BaseHandler):
     """``POST /api/events/{channel}``: publish one event (a JSON object) or several (an array)."""
 
@@ -332,7 +354,7 @@ class LoopHub:
 
 
 # --------------------------------------------------------------------------- WS /realtime
-class RealtimeSocket(WebSocketHandler):
+class RealtimeSocket(_JsonErrors, WebSocketHandler):
     """One client of ``/realtime`` (see the module docstring for the protocol)."""
 
     ctx: AppContext
@@ -351,23 +373,6 @@ class RealtimeSocket(WebSocketHandler):
         self._counted = False
 
     # -- handshake -------------------------------------------------------------------
-    def set_default_headers(self) -> None:
-        self.set_header("Cache-Control", "no-store")
-        self.set_header("X-Content-Type-Options", "nosniff")
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        body = (
-            exc.to_dict() if isinstance(exc, PortalError) else {"error": "HTTPError", "message": self._reason}
-        )
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps(body))
-
-    def _handle_request_exception(self, e: BaseException) -> None:
-        if isinstance(e, PortalError) and not self._finished:
-            self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
-            return
-        super()._handle_request_exception(e)
 
     def check_origin(self, origin: str) -> bool:
         return True  # decided in prepare(): the portal's own pages, or an explicit credential
@@ -591,7 +596,7 @@ def _retrieve(future: asyncio.Future[None]) -> None:
 
 
 # --------------------------------------------------------------------------- GET /sse/dashboards/{id}
-class DashboardEventsHandler(RequestHandler):
+class DashboardEventsHandler(_JsonErrors):
     """``GET /sse/dashboards/{id}``: a dashboard's channels as server-sent events."""
 
     ctx: AppContext
@@ -603,23 +608,6 @@ class DashboardEventsHandler(RequestHandler):
         self._closed = False
         self._loop: IOLoop | None = None
 
-    def set_default_headers(self) -> None:
-        self.set_header("Cache-Control", "no-store")
-        self.set_header("X-Content-Type-Options", "nosniff")
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        body = (
-            exc.to_dict() if isinstance(exc, PortalError) else {"error": "HTTPError", "message": self._reason}
-        )
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps(body))
-
-    def _handle_request_exception(self, e: BaseException) -> None:
-        if isinstance(e, PortalError) and not self._finished:
-            self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
-            return
-        super()._handle_request_exception(e)
 
     def on_connection_close(self) -> None:
         self._closed = True
