@@ -120,6 +120,13 @@ def a_report(ctx: Any, user: Any) -> int:
     return int(rid)
 
 
+def daily_fire_half_an_hour_ago() -> str:
+    """A daily cron whose one fire today is 30 minutes back: a second tick within the test
+    never finds a new fire due (an every-minute cron does when the minute rolls over)."""
+    at = datetime.now(UTC) - timedelta(minutes=30)
+    return f"{at.minute} {at.hour} * * *"
+
+
 def new_schedule(ctx: Any, user: Any, recipients: list[str] | None = None, expr: str = "* * * * *") -> int:
     """A schedule whose baseline is an hour ago: its fire is due now."""
     with transaction(ctx.sessions) as s:
@@ -215,7 +222,7 @@ def test_redis_restarted_keeps_queued_and_deferred_jobs_and_fires_nothing_twice(
     ctx = build_context(settings)
     jobs.runtime.use_context(ctx)
     try:
-        new_schedule(ctx, analyst)
+        new_schedule(ctx, analyst, expr=daily_fire_half_an_hour_ago())
         fired = tick(ctx).fired
         assert len(fired) == 1
         with transaction(ctx.sessions) as s:
