@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -12,11 +13,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal.config import Settings
 from portal.data.catalog import DEMO_CATALOG, Catalog
+from portal.data.datasources import sql_url
 from portal.data.rollups import DEMO_ROLLUPS
+from portal.data.tenant_sources import ExternalEngines, TenantSources
 from portal.data.warehouse import Warehouse
+from portal.errors import NotFound
 from portal.infra.cache import QueryCache
 from portal.infra.db import make_engine, make_sessionmaker, make_warehouse_engine
 from portal.infra.redis_server import EmbeddedRedis, ensure_redis
+from portal.models import DataSource
 from portal.realtime.bus import Subscriber
 
 log = logging.getLogger(__name__)
@@ -54,6 +59,8 @@ class AppContext:
             self._subscriber.stop()
         self.engine.dispose()
         self.warehouse.engine.dispose()
+        if isinstance(self.warehouse.engines, ExternalEngines):
+            self.warehouse.engines.dispose()
         self.redis.close()
         if self.embedded_redis is not None:
             self.embedded_redis.stop()
@@ -75,6 +82,7 @@ def build_context(settings: Settings, *, catalog: Catalog = DEMO_CATALOG) -> App
     redis = Redis.from_url(redis_url)
     engine = make_engine(settings.metadata_url)
     wh_engine = make_warehouse_engine(settings.warehouse)
+    sessions = make_sessionmaker(engine)
     warehouse = Warehouse(
         catalog,
         wh_engine,
@@ -83,5 +91,15 @@ def build_context(settings: Settings, *, catalog: Catalog = DEMO_CATALOG) -> App
         timeout_seconds=settings.query_timeout_seconds,
         # The demo warehouse's pre-aggregations; another catalog declares its own (none yet).
         rollups=DEMO_ROLLUPS if catalog is DEMO_CATALOG else (),
+        tenant_sources=TenantSources(sessions, redis),
+        engines=ExternalEngines(functools.partial(_source_url, sessions, settings.secret_key)),
     )
-    return AppContext(settings, engine, make_sessionmaker(engine), redis, warehouse, embedded, redis_url)
+    return AppContext(settings, engine, sessions, redis, warehouse, embedded, redis_url)
+
+
+def _source_url(sessions: sessionmaker[Session], secret_key: str, data_source_id: int) -> str:
+    with sessions() as s:
+        ds = s.get(DataSource, data_source_id)
+        if ds is None or ds.kind != "sql":
+            raise NotFound(f"data source {data_source_id} not found")
+        return sql_url(ds, secret_key)

@@ -94,6 +94,16 @@ class Source:
     scope: Mapping[ScopeKind, str] = field(default_factory=dict)
     time_column: str | None = None
     description: str = ""
+    #: The one tenant that owns the source (a source it added: ``portal.data.tenant_sources``).
+    #: Queries of any other tenant are refused; no tenant column is needed then.
+    tenant_key: str | None = None
+    #: Parquet file(s) holding the data instead of :attr:`table` (DuckDB warehouse only). Set by
+    #: the loader, never by a user: it is written into the statement as a quoted literal.
+    parquet: str = ""
+    #: ``""``: the warehouse; ``"ds:7"``: the connected database of data source 7.
+    engine_key: str = ""
+    #: Bumped by each load of a tenant's source: part of the cache identity of its results.
+    version: int = 0
 
     def column(self, name: str, *, field: str) -> Column:
         """The column called ``name``; :class:`InvalidSpec` naming ``field`` if there is none."""

@@ -15,11 +15,10 @@ from sqlalchemy import (
     Select,
     func,
     select,
-    table,
 )
 
 from portal.data.catalog import Catalog
-from portal.data.query import compile_query
+from portal.data.query import compile_query, from_clause
 from portal.errors import PortalError
 from portal.identity.scope import Scope
 from portal.infra.db import RunningQueries
@@ -125,6 +124,7 @@ def run_query(
     timeout: float | None = None,
     running: RunningQueries | None = None,
     rollups: RollupStore | None = None,
+    engines: Callable[[str], Engine] | None = None,
 ) -> QueryResult:
     """Compile and run a spec; served from ``cache`` (a :class:`portal.infra.cache.QueryCache`) when possible.
 
@@ -135,6 +135,9 @@ def run_query(
     """
     t0 = time.perf_counter()
     cq = compile_query(spec, catalog, scope, params=params, now=now, max_rows=max_rows)
+    if cq.source.engine_key:
+        # A connected database's table: its own engine; the warehouse's rollups do not apply.
+        engine, rollups = _engine_of(cq.source.engine_key, engines), None
     routed = (
         None
         if rollups is None
@@ -150,7 +153,16 @@ def run_query(
             raise  # a timeout or an interruption: the base table would not do better
         except Exception as exc:
             rollups.failed(routed, exc)
-    return _run_statement(cq.statement, cq.source.name, scope, engine, cache, timeout, running, t0)
+    version = f"@v{cq.source.version}" if cq.source.version else ""
+    return _run_statement(
+        cq.statement, cq.source.name, scope, engine, cache, timeout, running, t0, tag=version
+    )
+
+
+def _engine_of(key: str, engines: Callable[[str], Engine] | None) -> Engine:
+    if engines is None:
+        raise PortalError(f"no engine for {key}: this warehouse reads no connected databases")
+    return engines(key)
 
 
 def _run_statement(
@@ -192,14 +204,17 @@ def estimate_query(
     now: datetime | None = None,
     timeout: float | None = None,
     running: RunningQueries | None = None,
+    engines: Callable[[str], Engine] | None = None,
 ) -> QueryEstimate:
     """Estimate rows scanned/returned: planner estimates on PostgreSQL, an exact filtered count elsewhere.
 
     Runs under ``timeout`` and in ``running`` like :func:`run_query`.
     """
     cq = compile_query(spec, catalog, scope, params=params, now=now)
+    if cq.source.engine_key:
+        engine = _engine_of(cq.source.engine_key, engines)
     where = cq.statement.whereclause
-    count_stmt = select(func.count()).select_from(table(cq.source.table))
+    count_stmt = select(func.count()).select_from(from_clause(cq.source))
     if where is not None:
         count_stmt = count_stmt.where(where)
     n_metrics = max(1, len(cq.spec.metrics) + len(cq.spec.columns))

@@ -34,13 +34,14 @@ from sqlalchemy import (
     literal_column,
     select,
     table,
+    text,
 )
 from sqlalchemy.types import TypeEngine
 
 from portal.data.catalog import Catalog, Column, Source
 from portal.data.sqlfunctions import PARTS, percentile, time_bucket
 from portal.data.timewindows import ANCHORS, PLACEHOLDER_RE, now_minute, parse_time_expr
-from portal.errors import InvalidSpec, PermissionDenied, not_among, unknown
+from portal.errors import InvalidSpec, NotFound, PermissionDenied, not_among, unknown
 from portal.identity.scope import Scope
 from portal.specs import (
     MAX_FILTER_VALUES,
@@ -290,11 +291,16 @@ def _check_known_values(source: Source, qs: QuerySpec, params: Mapping[str, Any]
 def scope_filters(source: Source, scope: Scope) -> list[ColumnElement[bool]]:
     """Row filters enforcing ``scope`` on ``source``; fails closed when a source cannot be scoped."""
     tcol = source.scope.get("tenant")
-    if not tcol:
+    conds: list[ColumnElement[bool]] = []
+    if source.tenant_key is not None:
+        if source.tenant_key != scope.tenant_key:
+            raise NotFound(f"source {source.name!r} not found", field="source")
+    elif not tcol:
         raise PermissionDenied(
             f"source {source.name!r} has no tenant column and cannot be queried", field="source"
         )
-    conds: list[ColumnElement[bool]] = [column(tcol, String()) == bindparam("scope_tenant", scope.tenant_key)]
+    if tcol:
+        conds.append(column(tcol, String()) == bindparam("scope_tenant", scope.tenant_key))
     for kind, ids in sorted(scope.restrictions().items()):
         col_name = source.scope.get(kind)  # type: ignore[call-overload]
         if not col_name:
@@ -309,6 +315,19 @@ def scope_filters(source: Source, scope: Scope) -> list[ColumnElement[bool]]:
                 column(col_name, Integer()).in_(bindparam(f"scope_{kind}", sorted(ids), expanding=True))
             )
     return conds
+
+
+def from_clause(source: Source) -> Any:
+    """What a query on ``source`` reads: its table, or its Parquet file(s) on DuckDB."""
+    if source.parquet:
+        # The path is the loader's own (``portal.ingest``), never user text; quoted as a literal.
+        sql = "SELECT * FROM read_parquet(" + _sql_literal(source.parquet) + ")"
+        return text(sql).columns().subquery("src")
+    return table(source.table)
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def compile_query(
@@ -346,7 +365,7 @@ def compile_query(
                 f"filled in (filters[0..{i}] already hold {n_values})",
                 field="filters",
             )
-    tbl = table(source.table)
+    tbl = from_clause(source)
     if qs.columns:
         selected: list[ColumnElement[Any]] = [
             _col(source, name, field=f"columns[{i}]")[1] for i, name in enumerate(qs.columns)

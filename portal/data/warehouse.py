@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
 
-from portal.data.catalog import Catalog
+from portal.data.catalog import Catalog, Source
 from portal.data.execute import QueryEstimate, QueryResult, estimate_query, run_query
 from portal.data.rollup_store import RollupStore
 from portal.data.rollups import Rollup
@@ -37,12 +37,23 @@ class Warehouse:
     rollups: tuple[Rollup, ...] = ()
     #: False: every query reads the base tables (tests and benchmarks compare both).
     use_rollups: bool = True
+    #: The sources a tenant added (``portal.data.tenant_sources``), by tenant key; None: none.
+    tenant_sources: Callable[[str], Sequence[Source]] | None = field(default=None, compare=False)
+    #: The engine of a connected database by ``Source.engine_key`` (``"ds:7"``).
+    engines: Callable[[str], Engine] | None = field(default=None, compare=False)
     #: Build state and query routing of :attr:`rollups` (None without rollups).
     rollup_store: RollupStore | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.rollups:
             object.__setattr__(self, "rollup_store", RollupStore(self.rollups, self.catalog, self.cache))
+
+    def catalog_for(self, tenant_key: str) -> Catalog:
+        """What a user of ``tenant_key`` may query: the warehouse's catalog plus the tenant's own sources."""
+        if self.tenant_sources is None:
+            return self.catalog
+        own = tuple(self.tenant_sources(tenant_key))
+        return Catalog(self.catalog.sources + own) if own else self.catalog
 
     def run(
         self,
@@ -61,7 +72,7 @@ class Warehouse:
         """
         res = run_query(
             spec,
-            catalog=self.catalog,
+            catalog=self.catalog_for(scope.tenant_key),
             scope=scope,
             engine=self.engine,
             cache=self.cache if use_cache else None,
@@ -71,10 +82,11 @@ class Warehouse:
             timeout=self.timeout_seconds if timeout is None else timeout,
             running=self.running,
             rollups=self.rollup_store if self.use_rollups else None,
+            engines=self.engines,
         )
         if not res.cached:
             source = spec.source if isinstance(spec, QuerySpec) else str(spec.get("source"))
-            QUERY_SECONDS.labels(source if source in self.catalog.names else "?").observe(
+            QUERY_SECONDS.labels(source if source in self.catalog.names else "tenant").observe(
                 res.runtime_ms / 1000
             )
         return res
@@ -90,12 +102,13 @@ class Warehouse:
         """Estimated size and cost of a spec (under the same statement timeout as :meth:`run`)."""
         return estimate_query(
             spec,
-            catalog=self.catalog,
+            catalog=self.catalog_for(scope.tenant_key),
             scope=scope,
             engine=self.engine,
             params=params,
             timeout=self.timeout_seconds if timeout is None else timeout,
             running=self.running,
+            engines=self.engines,
         )
 
     def interrupt_all(self) -> int:

@@ -30,6 +30,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
+from sqlalchemy.types import TypeEngine
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -40,7 +41,7 @@ NAMING_CONVENTION = {
 }
 
 # BIGINT on PostgreSQL, INTEGER on SQLite (so it stays an autoincrementing rowid).
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+BigId: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 
 VISIBILITIES = ("private", "group", "customer", "public")
 ROLES = ("owner", "editor", "viewer")
@@ -707,3 +708,7 @@ class AuditLog(Base):
     snapshots: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     request_id: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The tables of the other model modules join the same metadata (migrations compare against it).
+from portal.models.data import CatalogSource as CatalogSource  # noqa: E402
