@@ -61,6 +61,9 @@ ROUTES: dict[JobClass, Route] = {
     JobClass.TRIGGER_EVALUATE: Route("jobs.triggers.evaluate", timeout=5 * 60),
     JobClass.DATASET_PRECOMPUTE: Route("jobs.precompute.refresh", timeout=2 * 3600),
     JobClass.PDF_RENDER: Route("jobs.pdf.render", timeout=10 * 60),
+    JobClass.DATA_IMPORT: Route("jobs.ingest.import_file", timeout=2 * 3600),
+    JobClass.SOURCE_SYNC: Route("jobs.sync.run", timeout=3600),
+    JobClass.EVENTS_BUILD: Route("jobs.events.build", timeout=3600),
 }
 
 

@@ -38,6 +38,9 @@ class JobClass(StrEnum):
     TRIGGER_EVALUATE = "trigger_evaluate"
     DATASET_PRECOMPUTE = "dataset_precompute"
     PDF_RENDER = "pdf_render"
+    DATA_IMPORT = "data_import"
+    SOURCE_SYNC = "source_sync"
+    EVENTS_BUILD = "events_build"
 
 
 class Pool(StrEnum):
@@ -55,6 +58,9 @@ DEFAULT_POOL: dict[JobClass, Pool] = {
     JobClass.REPORT_SCHEDULE: Pool.BATCH,
     JobClass.DATASET_PRECOMPUTE: Pool.BATCH,
     JobClass.PDF_RENDER: Pool.BATCH,
+    JobClass.DATA_IMPORT: Pool.BATCH,
+    JobClass.SOURCE_SYNC: Pool.BATCH,
+    JobClass.EVENTS_BUILD: Pool.BATCH,
 }
 
 _RANK = {"critical": 3, "high": 2, "normal": 1, "low": 0}

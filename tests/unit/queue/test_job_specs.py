@@ -84,6 +84,7 @@ def test_preference_and_maintenance():
 def test_job_classes_and_pools():
     assert {c.value for c in JobClass} == {
         "report_execute", "report_schedule", "trigger_evaluate", "dataset_precompute", "pdf_render",
+        "data_import", "source_sync", "events_build",
     }  # fmt: skip
     assert set(DEFAULT_POOL) == set(JobClass)
     assert DEFAULT_POOL[JobClass.REPORT_EXECUTE] is Pool.REALTIME

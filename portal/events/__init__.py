@@ -1,0 +1,1 @@
+"""The analytics events pipeline (seed 001): ingest, raw log, snapshots, dimensions, retention."""
