@@ -52,6 +52,7 @@ from components.widget_view import ChartPane, render_result
 from portal import dashboards
 from portal.context import AppContext
 from portal.dashboards import DashboardPlan, DashboardView, WidgetPlan, WidgetResult
+from portal.data.catalog import Catalog
 from portal.data.timewindows import describe_window, now_minute
 from portal.errors import PortalError
 from portal.identity.principal import Principal
@@ -157,6 +158,10 @@ class DashboardBuilder(pn.viewable.Viewer):
             paths.setdefault(wid, []).append((col, value))
         return paths
 
+    def _catalog(self, p: Principal) -> Catalog:
+        """What the viewer's tenant may query: the warehouse's sources and the tenant's own."""
+        return self.ctx.warehouse.catalog_for(p.scope.tenant_key)
+
     def _widget_path(self, widget_id: int) -> list[tuple[str, Any]]:
         return [(c, v) for w, c, v in self.drill_path if w == widget_id]
 
@@ -166,7 +171,7 @@ class DashboardBuilder(pn.viewable.Viewer):
         filter choices; the tiles' data follows (:meth:`_fetch`)."""
 
         def load(s: Any, p: Principal) -> tuple[DashboardPlan, dict[str, list[str]]]:
-            plan = dashboards.plan_dashboard(s, p, self.ctx.warehouse.catalog, self.dashboard_id)
+            plan = dashboards.plan_dashboard(s, p, self._catalog(p), self.dashboard_id)
             saved = plan.filters
             return plan, self._filter_options(p.scope, saved.customer)
 
@@ -241,7 +246,7 @@ class DashboardBuilder(pn.viewable.Viewer):
             lambda s, p: dashboards.plan_dashboard(
                 s,
                 p,
-                self.ctx.warehouse.catalog,
+                self._catalog(p),
                 self.dashboard_id,
                 filters=self.filters(),
                 drill_paths=self._drill_paths(),
@@ -604,7 +609,7 @@ class DashboardBuilder(pn.viewable.Viewer):
         plan = run(
             self.ctx,
             lambda s, p: dashboards.plan_dashboard(
-                s, p, self.ctx.warehouse.catalog, self.dashboard_id, filters=self.filters(), record_view=False
+                s, p, self._catalog(p), self.dashboard_id, filters=self.filters(), record_view=False
             ),
         )
         if plan is not None:

@@ -72,11 +72,13 @@ class ReportBuilder(pn.viewable.Viewer):
         self.builder = None
         if scope and self.missing is None:
             try:
-                self.builder = QueryBuilder(ctx.warehouse.catalog, scope, initial=initial)
+                self.builder = QueryBuilder(
+                    ctx.warehouse.catalog_for(scope.tenant_key), scope, initial=initial
+                )
             except Exception as exc:  # a stored query this version cannot show: start from a new one
                 log.warning("report %s: cannot load its query: %s", report_id, exc)
                 self.load_error = exc.message if isinstance(exc, PortalError) else type(exc).__name__
-                self.builder = QueryBuilder(ctx.warehouse.catalog, scope)
+                self.builder = QueryBuilder(ctx.warehouse.catalog_for(scope.tenant_key), scope)
         self.frame = pd.DataFrame()
         self.table = pn.widgets.Tabulator(
             self.frame,

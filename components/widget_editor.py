@@ -47,7 +47,7 @@ class WidgetEditor(pn.viewable.Viewer):
         **params: Any,
     ) -> None:
         self.warehouse, self.scope = warehouse, scope
-        self.catalog: Catalog = warehouse.catalog
+        self.catalog: Catalog = warehouse.catalog_for(scope.tenant_key)
         self.named = named_queries or {}
         self.on_save, self.on_cancel = on_save, on_cancel
         super().__init__(**params)

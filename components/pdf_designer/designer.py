@@ -37,6 +37,7 @@ from components.pdf_designer.versions import VersionsPanel
 from components.session import alert, notify, notify_error, run
 from portal import reports
 from portal.context import AppContext
+from portal.data.catalog import Catalog
 from portal.errors import PortalError
 from portal.pdf import templates
 from portal.specs.pdf import PdfTemplateSpec, ThemeSpec, parse_theme
@@ -142,7 +143,7 @@ class Designer(pn.viewable.Viewer):
             "*Click an element on the canvas to edit it, or add one from the palette.*",
             css_classes=["no-selection"],
         )
-        self.binding = BindingEditor(ctx.warehouse.catalog, self.scope, self.reports, self._binding_changed)
+        self.binding = BindingEditor(self._catalog(), self.scope, self.reports, self._binding_changed)
         self.theme = ThemeEditor(self._theme_changed, self._save_theme, self._upload)
         self.document = ModelForm(
             DOCUMENT_FIELDS, self._document_changed, name="DocumentForm", css_class="document-form"
@@ -358,11 +359,17 @@ class Designer(pn.viewable.Viewer):
             return
         self._set_spec(new)
 
+    def _catalog(self) -> Catalog:
+        """The sources the designer's user may bind: the warehouse's and their tenant's own."""
+        if self.scope is None:
+            return self.ctx.warehouse.catalog
+        return self.ctx.warehouse.catalog_for(self.scope.tenant_key)
+
     def add(self, kind: str) -> None:
         """Add an element of ``kind`` to the page shown, with a default box (and binding) and select it."""
         data = None
         if kind in edits.DATA_KINDS:
-            data = default_data(self.reports) or inline_default(self.ctx.warehouse.catalog)
+            data = default_data(self.reports) or inline_default(self._catalog())
         asset = self._assets[0][0] if self._assets else None
         try:
             el = edits.new_element(self.spec, kind, self.page_index, data, asset=asset)

@@ -53,7 +53,9 @@ class Connection(BaseConnection):
             return {"id": u.id, "email": u.email, "name": u.name, "tenant_id": u.tenant_id}
 
     def _catalog(self) -> list[dict[str, Any]]:
-        return [dict(s) for s in self.ctx.warehouse.catalog.to_dict()]
+        with self._session() as (_, principal):
+            tenant = principal.scope.tenant_key
+        return [dict(s) for s in self.ctx.warehouse.catalog_for(tenant).to_dict()]
 
     def _run_query(self, spec: QuerySpec, params: dict[str, Any]) -> pd.DataFrame:
         with self._session() as (_, principal):

@@ -395,7 +395,9 @@ def _widget_result(
     now: datetime,
     use_cache: bool,
 ) -> WidgetResult:
-    plan = _plan_widget(session, principal, warehouse.catalog, d, w, filters, path, now)
+    plan = _plan_widget(
+        session, principal, warehouse.catalog_for(principal.scope.tenant_key), d, w, filters, path, now
+    )
     return run_plan(plan, warehouse, principal.scope, now=now, use_cache=use_cache)
 
 
@@ -547,7 +549,7 @@ def load_dashboard(
     plan = plan_dashboard(
         session,
         principal,
-        warehouse.catalog,
+        warehouse.catalog_for(principal.scope.tenant_key),
         dashboard_id,
         filters=filters,
         drill_paths=drill_paths,

@@ -23,7 +23,6 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
-    and_,
     bindparam,
     cast,
     column,
@@ -374,7 +373,7 @@ def compile_query(
     else:
         groups = [_group(source, g, i) for i, g in enumerate(qs.group_by)]
         selected = [*groups, *(_metric(source, m, i) for i, m in enumerate(qs.metrics))]
-    stmt = select(*selected).select_from(tbl).where(and_(*where))
+    stmt = select(*selected).select_from(tbl).where(*where)
     if groups:
         stmt = stmt.group_by(*(g.element for g in groups))
     names = qs.output_names if not qs.columns else qs.columns

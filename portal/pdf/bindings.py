@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from portal.dashboards.data import kpi_query, result_display, summary_queries
 from portal.dashboards.drill import apply_filters
+from portal.data.catalog import Catalog
 from portal.data.timewindows import now_minute, parse_time_range, previous_window
 from portal.data.warehouse import Warehouse
 from portal.errors import InvalidSpec, NotFound, PortalError
@@ -176,10 +177,9 @@ def _plan(
     base: QuerySpec,
     section_col: str | None,
     filters: DashboardFilters,
-    warehouse: Warehouse,
+    catalog: Catalog,
     now: datetime,
 ) -> _Planned:
-    catalog = warehouse.catalog
     q = apply_filters(base, filters, catalog)
     own_col = el.group_by if isinstance(el, SectionElement) else section_col
     if own_col is not None:
@@ -220,7 +220,7 @@ def _run(
         totals=frame(plan.totals),
         subtotals=frame(plan.subtotals),
         previous=frame(plan.previous),
-        display=result_display(plan.query, warehouse.catalog, now),
+        display=result_display(plan.query, warehouse.catalog_for(scope.tenant_key), now),
     )
 
 
@@ -240,7 +240,8 @@ def _element_data(
         return None  # a section child showing its section's rows
     try:
         base = _base_query(session, principal, binding)
-        plan = _plan(el, base, section.group_by if section else None, filters, warehouse, now)
+        catalog = warehouse.catalog_for(principal.scope.tenant_key)
+        plan = _plan(el, base, section.group_by if section else None, filters, catalog, now)
         return _run(plan, warehouse, principal.scope, params, now, use_cache)
     except PortalError as exc:
         return ElementData.failed(exc.message)

@@ -21,6 +21,7 @@ from tornado.ioloop import IOLoop
 from tornado.web import HTTPError, RequestHandler
 
 from portal.context import AppContext
+from portal.data.catalog import Catalog
 from portal.errors import AuthenticationFailed, BadRequest, InvalidSpec, PortalError
 from portal.identity import auth
 from portal.identity.principal import Identify, Principal, principal_for_user, principal_transaction
@@ -71,6 +72,10 @@ class BaseHandler(RequestHandler):
         HTTP_REQUESTS.labels(self.request.method or "?", self.route, str(self.get_status())).inc()
 
     # -- input -----------------------------------------------------------
+    def catalog(self, principal: Principal) -> Catalog:
+        """What ``principal`` may query: the warehouse's sources and their tenant's own."""
+        return self.ctx.warehouse.catalog_for(principal.scope.tenant_key)
+
     def body(self, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
         """The JSON object body; 400 naming the problem otherwise.
 

@@ -63,7 +63,7 @@ class DashboardsHandler(BaseHandler):
         data = self.body()
 
         def create(session: Session, principal: Principal) -> dict[str, Any]:
-            d = dashboards.create_dashboard(session, principal, data, catalog=self.ctx.warehouse.catalog)
+            d = dashboards.create_dashboard(session, principal, data, catalog=self.catalog(principal))
             return dashboards.dashboard_to_dict(d, [], favorite=False)
 
         self.send(await self.call(create), 201)
@@ -87,7 +87,11 @@ class DashboardHandler(BaseHandler):
 
         def put(session: Session, principal: Principal) -> dict[str, Any]:
             d = dashboards.update_dashboard(
-                session, principal, path_id(did), data, catalog=self.ctx.warehouse.catalog
+                session,
+                principal,
+                path_id(did),
+                data,
+                catalog=self.catalog(principal),
             )
             return _full(session, principal, d.id)
 
@@ -168,7 +172,12 @@ class WidgetsHandler(BaseHandler):
 
         def add(session: Session, principal: Principal) -> dict[str, Any]:
             w = dashboards.add_widget(
-                session, principal, dashboard_id, data["spec"], position, catalog=self.ctx.warehouse.catalog
+                session,
+                principal,
+                dashboard_id,
+                data["spec"],
+                position,
+                catalog=self.catalog(principal),
             )
             return dashboards.widget_to_dict(w)
 
@@ -202,7 +211,7 @@ class WidgetHandler(BaseHandler):
                 path_id(wid),
                 spec=spec,
                 position=position,
-                catalog=self.ctx.warehouse.catalog,
+                catalog=self.catalog(principal),
             )
             return dashboards.widget_to_dict(w)
 

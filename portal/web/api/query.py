@@ -18,8 +18,9 @@ from portal.web.api.frames import ArrowAnswer, arrow_answer, send_answer, wants_
 
 class CatalogHandler(BaseHandler):
     async def get(self) -> None:
-        await self.call(lambda s, u: None)  # authentication only
-        self.send({"sources": self.ctx.warehouse.catalog.to_dict()})
+        principal = await self.call(lambda s, p: p)
+        # The warehouse's sources plus the ones the caller's tenant added (imports, databases...).
+        self.send({"sources": self.ctx.warehouse.catalog_for(principal.scope.tenant_key).to_dict()})
 
 
 class QueryHandler(BaseHandler):
