@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal.data.catalog import DEMO_CATALOG, Column, ColumnFormat, ColumnType, ScopeKind, Source, humanise
 from portal.errors import InvalidSpec, NotFound
+from portal.infra.db import make_engine
 from portal.models import CatalogSource, Tenant
 
 ORIGINS = ("import", "sql", "rest", "events")
@@ -249,35 +250,47 @@ class TenantSources:
 class ExternalEngines:
     """Engines of connected databases by ``Source.engine_key`` (``"ds:7"``), made on first use.
 
-    ``url_of(data_source_id)`` gives the connection URL with decrypted credentials; an engine
-    is rebuilt when that URL changes (new credentials) and pooled small: these are other
-    people's servers.
+    ``url_of(data_source_id)`` gives the connection URL with decrypted credentials; it is asked
+    again after :attr:`max_age` seconds (not on every query), and the engine is rebuilt when the
+    URL changed (new credentials). Pools stay small: these are other people's servers.
     """
 
     url_of: Callable[[int], str]
-    _engines: dict[int, tuple[str, Engine]] = field(default_factory=dict, repr=False)
+    max_age: float = 30.0
+    _engines: dict[int, tuple[str, Engine, float]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __call__(self, key: str) -> Engine:
-        from portal.infra.db import make_engine
-
-        if not key.startswith("ds:"):
+        if not key.startswith("ds:") or not key[3:].isdigit():
             raise NotFound(f"no engine {key!r}")
-        ds_id = int(key[3:])
+        ds_id, now = int(key[3:]), time.monotonic()
+        with self._lock:
+            hit = self._engines.get(ds_id)
+        if hit is not None and now - hit[2] < self.max_age:
+            return hit[1]
         url = self.url_of(ds_id)
         with self._lock:
             hit = self._engines.get(ds_id)
             if hit is not None and hit[0] == url:
+                self._engines[ds_id] = (url, hit[1], now)
                 return hit[1]
             engine = make_engine(url, pool_size=2, max_overflow=3, pool_pre_ping=True, pool_recycle=600)
-            self._engines[ds_id] = (url, engine)
+            self._engines[ds_id] = (url, engine, now)
         if hit is not None:
             hit[1].dispose()
         return engine
 
+    def forget(self, data_source_id: int) -> None:
+        """Close the engine of a data source whose settings changed or that was deleted."""
+        with self._lock:
+            hit = self._engines.pop(data_source_id, None)
+        if hit is not None:
+            hit[1].dispose()
+
     def dispose(self) -> None:
         """Close every pool (process shutdown)."""
         with self._lock:
-            for _, engine in self._engines.values():
-                engine.dispose()
+            engines = [e for _, e, _ in self._engines.values()]
             self._engines.clear()
+        for engine in engines:
+            engine.dispose()
