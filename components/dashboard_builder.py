@@ -21,6 +21,7 @@ import pandas as pd
 import panel as pn
 import param
 from panel.layout.gridstack import GridStack
+from sqlalchemy.orm import Session
 
 from components.dashboard_page import (
     FILTER_KINDS,
@@ -158,9 +159,9 @@ class DashboardBuilder(pn.viewable.Viewer):
             paths.setdefault(wid, []).append((col, value))
         return paths
 
-    def _catalog(self, p: Principal) -> Catalog:
+    def _catalog(self, s: Session, p: Principal) -> Catalog:
         """What the viewer's tenant may query: the warehouse's sources and the tenant's own."""
-        return self.ctx.warehouse.catalog_for(p.scope.tenant_key)
+        return self.ctx.warehouse.catalog_for(p.scope.tenant_key, s)
 
     def _widget_path(self, widget_id: int) -> list[tuple[str, Any]]:
         return [(c, v) for w, c, v in self.drill_path if w == widget_id]
@@ -171,7 +172,7 @@ class DashboardBuilder(pn.viewable.Viewer):
         filter choices; the tiles' data follows (:meth:`_fetch`)."""
 
         def load(s: Any, p: Principal) -> tuple[DashboardPlan, dict[str, list[str]]]:
-            plan = dashboards.plan_dashboard(s, p, self._catalog(p), self.dashboard_id)
+            plan = dashboards.plan_dashboard(s, p, self._catalog(s, p), self.dashboard_id)
             saved = plan.filters
             return plan, self._filter_options(p.scope, saved.customer)
 
@@ -246,7 +247,7 @@ class DashboardBuilder(pn.viewable.Viewer):
             lambda s, p: dashboards.plan_dashboard(
                 s,
                 p,
-                self._catalog(p),
+                self._catalog(s, p),
                 self.dashboard_id,
                 filters=self.filters(),
                 drill_paths=self._drill_paths(),
@@ -609,7 +610,7 @@ class DashboardBuilder(pn.viewable.Viewer):
         plan = run(
             self.ctx,
             lambda s, p: dashboards.plan_dashboard(
-                s, p, self._catalog(p), self.dashboard_id, filters=self.filters(), record_view=False
+                s, p, self._catalog(s, p), self.dashboard_id, filters=self.filters(), record_view=False
             ),
         )
         if plan is not None:

@@ -73,7 +73,9 @@ class StreamingUpload(ReactiveHTML):
     result = param.String(default="", doc="The server's JSON answer once the upload is done")
     error = param.String(default="", doc="Why the upload failed")
 
-    _template = '<div id="root" class="fu-root"><input id="file" type="file" accept="${accept}"></input></div>'
+    _template = (
+        '<div id="root" class="fu-root"><input id="file" type="file" accept="${accept}"></input></div>'
+    )
     _scripts: ClassVar[dict[str, Any]] = {"render": _RENDER}
 
     def __init__(self, **params: Any) -> None:

@@ -43,11 +43,16 @@ class ReportBuilder(pn.viewable.Viewer):
     heavy = param.Boolean(default=False, doc="Heavy / off-peak: scheduled runs wait for off-peak windows")
     report_id = param.Integer(default=None, allow_None=True, doc="Saved report being edited")
 
-    def __init__(self, ctx: AppContext, report_id: int | None = None, **params: Any) -> None:
+    def __init__(
+        self, ctx: AppContext, report_id: int | None = None, *, source: str | None = None, **params: Any
+    ) -> None:
         self.ctx = ctx
         super().__init__(**params)
         scope = run(ctx, lambda s, p: p.scope)
         initial = None
+        if source and scope is not None and source in ctx.warehouse.catalog_for(scope.tenant_key).names:
+            # "Explore" from the data page: a new report counting the rows of that source.
+            initial = {"source": source, "metrics": [{"agg": "count", "as": "rows"}]}
         self.viz_specs: list[dict[str, Any]] = []
         #: Id asked for in the address that the user cannot open (missing, other tenant, not visible).
         self.missing: int | None = None

@@ -219,6 +219,7 @@ def _header_html(active: str, who: str, unread: int | None, *, admin: bool = Fal
         ("Dashboards", "/"),
         ("Reports", "/reports/library"),
         ("Report builder", "/reports"),
+        ("Data", "/data"),
         ("PDF", "/pdf"),
         ("Schedules", "/schedules"),
         ("Jobs", "/jobs"),

@@ -14,7 +14,8 @@ from portal.context import AppContext
 def create_page(ctx: AppContext) -> BaseTemplate:
     """Build the page for one browser session."""
     raw = (pn.state.session_args.get("id") or [b""])[0].decode()
-    body = ReportBuilder(ctx, int(raw) if raw.isascii() and raw.isdigit() else None)
+    source = (pn.state.session_args.get("source") or [b""])[0].decode(errors="replace")[:63] or None
+    body = ReportBuilder(ctx, int(raw) if raw.isascii() and raw.isdigit() else None, source=source)
     with user_session(ctx) as (_, principal):
         who = principal.label
     return page("Report builder", who, [body])

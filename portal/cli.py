@@ -132,9 +132,30 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         args.names = []
         cmd_rollups(settings, args)  # the dashboards' queries answer from them at once
     cmd_seed(settings, args)
+    _seed_demo_events(settings)
     if args.no_serve:
         return 0
     return cmd_serve(settings, args)
+
+
+def _seed_demo_events(settings: Settings) -> None:
+    """A week of support-desk analytics events for the demo tenant, with snapshots (once)."""
+    from portal.context import build_context
+    from portal.demo.events import seed_demo_events
+
+    ctx = build_context(settings)
+    try:
+        out = seed_demo_events(
+            sessions=ctx.sessions,
+            home=ctx.settings.home,
+            redis=ctx.redis,
+            warehouse=ctx.warehouse,
+            secret_key=ctx.settings.secret_key,
+        )
+    finally:
+        ctx.close()
+    if "events" in out:
+        print(f"demo analytics events: {out['events']:,} for {out['tenant']} (snapshots built)")
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -185,7 +206,9 @@ def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
             result = tick(ctx)
             print(f"fired {len(result.fired)} schedule(s), skipped {len(result.skipped)}")
         else:
-            run_scheduler(ctx, interval=args.interval, stop=stop)
+            from portal.ingest.sync_jobs import fire_due_syncs
+
+            run_scheduler(ctx, interval=args.interval, stop=stop, also=[fire_due_syncs])
     finally:
         ctx.close()
     return 0
@@ -253,6 +276,96 @@ def cmd_revoke_token(settings: Settings, args: argparse.Namespace) -> int:
         for tid in targets:
             auth.revoke_api_token(session, user, tid)
     print(f"revoked {len(targets)} token(s) of {args.email}")
+    return 0
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from portal.context import build_context
+    from portal.ingest.runner import local_import
+    from portal.ingest.schema import ImportOptions
+    from portal.specs import parse_spec
+
+    raw: dict[str, Any] = {"table": args.table, "mode": args.mode, "all_or_nothing": args.all_or_nothing}
+    for key in ("delimiter", "encoding", "sheet"):
+        if getattr(args, key) is not None:
+            raw[key] = "\t" if key == "delimiter" and args.delimiter in ("\\t", "tab") else getattr(args, key)
+    if args.key:
+        raw["key_columns"] = args.key
+    options = parse_spec(ImportOptions, raw)
+    ctx = build_context(settings)
+    t0 = time.perf_counter()
+
+    def bar(p: dict[str, Any]) -> None:
+        done, total, rows = p["bytes_done"], max(1, p["size_bytes"]), p["rows_read"]
+        secs = max(1e-6, time.perf_counter() - t0)
+        eta = f"{p['eta_s']:.0f}s" if p.get("eta_s") is not None else "?"
+        fill = "#" * int(30 * min(1.0, done / total))
+        print(
+            f"\r  [{fill:<30}] {rows:>12,} rows  {done / 1e6:8.1f}/{total / 1e6:.1f} MB  "
+            f"{rows / secs:>10,.0f} rows/s  ETA {eta:>6}",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        run_id, out = local_import(
+            ctx, Path(args.file), options, user_email=args.user, tenant=args.tenant, hook=bar
+        )
+    finally:
+        ctx.close()
+    print(file=sys.stderr)
+    print(f"import {run_id}: {out.status} in {out.seconds:.1f}s")
+    print(f"rows read: {out.rows_read}")
+    print(f"rows loaded: {out.rows_loaded}")
+    print(f"rows rejected: {out.rows_rejected}")
+    print(f"bad-row report: {out.report if out.report is not None else 'none'}")
+    if out.error:
+        print(f"error: {out.error}", file=sys.stderr)
+    return 0 if out.status == "done" else 1
+
+
+def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
+    """``conductor events snapshot|retention|backfill --tenant SLUG [--from D --to D]``, or
+    ``conductor events daily`` (snapshot and retention of every tenant with events)."""
+    import json
+
+    from portal.context import build_context
+    from portal.events.builds import parse_action, run_action, run_daily, tenant_by_slug
+    from portal.infra.db import transaction
+
+    ctx = build_context(settings)
+    if args.action == "daily":  # every tenant with events: snapshot, then retention
+        try:
+            done = run_daily(
+                sessions=ctx.sessions, home=ctx.settings.home, redis=ctx.redis, warehouse=ctx.warehouse
+            )
+        finally:
+            ctx.close()
+        print(json.dumps(done, indent=2, default=str))
+        return 1 if any("error" in d for d in done) else 0
+    if not args.tenant:
+        ctx.close()
+        print("error: --tenant: give the tenant's slug", file=sys.stderr)
+        return 2
+    body = {"action": args.action, "from": getattr(args, "from"), "to": args.to}
+    try:
+        action, first, last = parse_action({k: v for k, v in body.items() if v is not None})
+        with transaction(ctx.sessions) as session:
+            tenant_id = tenant_by_slug(session, args.tenant).id
+        out = run_action(
+            sessions=ctx.sessions,
+            home=ctx.settings.home,
+            redis=ctx.redis,
+            warehouse=ctx.warehouse,
+            tenant_id=tenant_id,
+            action=action,
+            first=first,
+            last=last,
+        )
+    finally:
+        ctx.close()
+    print(json.dumps(out, indent=2, default=str))
     return 0
 
 
@@ -360,6 +473,26 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--id", type=int, help="the token id (see list-tokens)")
     which.add_argument("--all", action="store_true", help="every active token of the user")
     rt.set_defaults(fn=cmd_revoke_token)
+
+    im = sub.add_parser("import", help="import a CSV/XLSX file into a source (in-process)")
+    im.add_argument("file")
+    im.add_argument("--table", required=True, help="the source name (lower-case letters, digits, _)")
+    im.add_argument("--user", required=True, help="e-mail of the importing user (an analyst or admin)")
+    im.add_argument("--tenant", help="the tenant's slug (checked against the user's)")
+    im.add_argument("--mode", choices=("create", "append", "replace", "upsert"), default="create")
+    im.add_argument("--key", action="append", metavar="COLUMN", help="a key column (repeatable)")
+    im.add_argument("--delimiter", help="override the detected delimiter: , ; tab |")
+    im.add_argument("--encoding", help="override the detected encoding (e.g. cp1252)")
+    im.add_argument("--sheet", help="the XLSX sheet (default: the first)")
+    im.add_argument("--all-or-nothing", action="store_true", help="load nothing if any row is rejected")
+    im.set_defaults(fn=cmd_import)
+
+    ev = sub.add_parser("events", help="analytics events: build snapshots, apply retention, backfill")
+    ev.add_argument("action", choices=("snapshot", "retention", "backfill", "daily"))
+    ev.add_argument("--tenant", help="the tenant's slug (daily: every tenant with events)")
+    ev.add_argument("--from", dest="from", help="backfill: first day (YYYY-MM-DD)")
+    ev.add_argument("--to", help="backfill: last day (YYYY-MM-DD)")
+    ev.set_defaults(fn=cmd_events)
     return p
 
 

@@ -395,9 +395,8 @@ def _widget_result(
     now: datetime,
     use_cache: bool,
 ) -> WidgetResult:
-    plan = _plan_widget(
-        session, principal, warehouse.catalog_for(principal.scope.tenant_key), d, w, filters, path, now
-    )
+    catalog = warehouse.catalog_for(principal.scope.tenant_key, session)
+    plan = _plan_widget(session, principal, catalog, d, w, filters, path, now)
     return run_plan(plan, warehouse, principal.scope, now=now, use_cache=use_cache)
 
 
@@ -549,7 +548,7 @@ def load_dashboard(
     plan = plan_dashboard(
         session,
         principal,
-        warehouse.catalog_for(principal.scope.tenant_key),
+        warehouse.catalog_for(principal.scope.tenant_key, session),
         dashboard_id,
         filters=filters,
         drill_paths=drill_paths,

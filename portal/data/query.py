@@ -322,6 +322,10 @@ def from_clause(source: Source) -> Any:
         # The path is the loader's own (``portal.ingest``), never user text; quoted as a literal.
         sql = "SELECT * FROM read_parquet(" + _sql_literal(source.parquet) + ")"
         return text(sql).columns().subquery("src")
+    if source.engine_key and "." in source.table:
+        # A connected database's table is "schema.table" (portal.ingest.connected): quoted apart.
+        schema, _, name = source.table.partition(".")
+        return table(name, schema=schema)
     return table(source.table)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -199,16 +200,24 @@ def to_source(row: CatalogSource, tenant_key: str) -> Source:
         description=row.description,
         tenant_key=tenant_key,
         parquet=row.parquet_path,
-        engine_key=f"ds:{row.data_source_id}" if row.origin == "sql" and row.data_source_id else "",
+        engine_key=f"ds:{row.data_source_id}" if _live(row) else "",
         version=row.data_version,
     )
+
+
+def _live(row: CatalogSource) -> bool:
+    """A connected database's table queried there ("schema.table"), not a copy in the warehouse
+    (a Parquet file, or a ``t<tenant>_<name>`` table: ``portal.ingest.materialize``)."""
+    return row.origin == "sql" and bool(row.data_source_id) and not row.parquet_path and "." in row.table_name
 
 
 def catalog_changed(redis: Redis, tenant_key: str) -> None:
     """Tell every process the tenant's sources changed (they reload on their next query)."""
     # Without Redis, processes reload on their own clock (``TenantSources.max_age``).
+    # A fresh random stamp, not a counter: after Redis was emptied a counter would start again
+    # at a value processes already cached, and they would keep the old sources.
     with contextlib.suppress(RedisError):
-        redis.incr(VERSION_KEY.format(tenant=tenant_key))
+        redis.set(VERSION_KEY.format(tenant=tenant_key), secrets.token_hex(8))
 
 
 @dataclass
@@ -227,7 +236,17 @@ class TenantSources:
     )
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def __call__(self, tenant_key: str) -> tuple[Source, ...]:
+    @staticmethod
+    def _load(session: Session, tenant_key: str) -> tuple[Source, ...]:
+        rows = session.scalars(
+            select(CatalogSource)
+            .join(Tenant, Tenant.id == CatalogSource.tenant_id)
+            .where(Tenant.slug == tenant_key)
+            .order_by(CatalogSource.name)
+        )
+        return tuple(to_source(r, tenant_key) for r in rows)
+
+    def __call__(self, tenant_key: str, session: Session | None = None) -> tuple[Source, ...]:
         try:
             version = cast(bytes | None, self.redis.get(VERSION_KEY.format(tenant=tenant_key)))
         except RedisError:
@@ -237,10 +256,11 @@ class TenantSources:
             hit = self._cache.get(tenant_key)
         if hit is not None and hit[0] == version and now - hit[1] < self.max_age:
             return hit[2]
-        with self.sessions() as s:
-            tid = s.scalar(select(Tenant.id).where(Tenant.slug == tenant_key))
-            rows = list_source_rows(s, tid) if tid is not None else []
-            sources = tuple(to_source(r, tenant_key) for r in rows)
+        if session is not None:
+            sources = self._load(session, tenant_key)
+        else:
+            with self.sessions() as s:
+                sources = self._load(s, tenant_key)
         with self._lock:
             self._cache[tenant_key] = (version, now, sources)
         return sources

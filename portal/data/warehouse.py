@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from portal.data.catalog import Catalog, Source
 from portal.data.execute import QueryEstimate, QueryResult, estimate_query, run_query
@@ -18,6 +19,9 @@ from portal.infra.cache import QueryCache
 from portal.infra.db import RunningQueries
 from portal.infra.metrics import QUERY_SECONDS
 from portal.specs import QuerySpec
+
+#: ``(tenant key, session or None) -> the tenant's own sources``.
+TenantSourcesFn = Callable[[str, Session | None], Sequence[Source]]
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class Warehouse:
     #: False: every query reads the base tables (tests and benchmarks compare both).
     use_rollups: bool = True
     #: The sources a tenant added (``portal.data.tenant_sources``), by tenant key; None: none.
-    tenant_sources: Callable[[str], Sequence[Source]] | None = field(default=None, compare=False)
+    tenant_sources: TenantSourcesFn | None = field(default=None, compare=False)
     #: The engine of a connected database by ``Source.engine_key`` (``"ds:7"``).
     engines: Callable[[str], Engine] | None = field(default=None, compare=False)
     #: Build state and query routing of :attr:`rollups` (None without rollups).
@@ -48,11 +52,15 @@ class Warehouse:
         if self.rollups:
             object.__setattr__(self, "rollup_store", RollupStore(self.rollups, self.catalog, self.cache))
 
-    def catalog_for(self, tenant_key: str) -> Catalog:
-        """What a user of ``tenant_key`` may query: the warehouse's catalog plus the tenant's own sources."""
+    def catalog_for(self, tenant_key: str, session: Session | None = None) -> Catalog:
+        """What a user of ``tenant_key`` may query: the warehouse's catalog plus the tenant's own sources.
+
+        The tenant's sources come from memory unless they changed; then they are read in the
+        caller's ``session`` when given (a page load stays one transaction), else in a new one.
+        """
         if self.tenant_sources is None:
             return self.catalog
-        own = tuple(self.tenant_sources(tenant_key))
+        own = tuple(self.tenant_sources(tenant_key, session))
         return Catalog(self.catalog.sources + own) if own else self.catalog
 
     def run(

@@ -16,6 +16,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -241,8 +242,12 @@ def run_scheduler(
     interval: float = TICK_SECONDS,
     stop: threading.Event | None = None,
     reconcile_every: float = RECONCILE_SECONDS,
+    also: Sequence[Callable[[Any, datetime], object]] = (),
 ) -> None:
     """Tick every ``interval`` seconds until ``stop`` is set; a failing tick is logged, not fatal.
+
+    ``also``: more per-tick work of upper layers, called with ``(ctx, now)`` (e.g. the scheduled
+    source syncs, :func:`portal.ingest.sync.fire_due_syncs`); a failing one is logged.
 
     Every ``reconcile_every`` seconds (and at start) ``job_queue`` is reconciled with Redis:
     jobs Redis lost are enqueued again, running jobs whose worker died are run again.
@@ -263,5 +268,10 @@ def run_scheduler(
                 log.info("scheduler: fired %d schedule(s): jobs %s", len(result.fired), result.fired)
         except Exception:  # the database or Redis is away: try again next tick
             log.exception("scheduler: tick failed")
+        for extra in also:
+            try:
+                extra(ctx, started)
+            except Exception:
+                log.exception("scheduler: %s failed", getattr(extra, "__name__", extra))
         elapsed = (utcnow() - started).total_seconds()
         done.wait(max(0.0, interval - elapsed))

@@ -712,3 +712,9 @@ class AuditLog(Base):
 
 # The tables of the other model modules join the same metadata (migrations compare against it).
 from portal.models.data import CatalogSource as CatalogSource  # noqa: E402
+from portal.models.events import EventDimension as EventDimension  # noqa: E402
+from portal.models.events import EventSettings as EventSettings  # noqa: E402
+from portal.models.ingest import ImportRun as ImportRun  # noqa: E402
+from portal.models.syncs import QualityCheck as QualityCheck  # noqa: E402
+from portal.models.syncs import QualityResult as QualityResult  # noqa: E402
+from portal.models.syncs import SourceSync as SourceSync  # noqa: E402

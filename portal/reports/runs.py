@@ -104,7 +104,7 @@ def submit_run(
     merged = {**report.params_json, **(params or {})}
     spec = parse_spec(QuerySpec, report.query_json)
     compile_query(
-        spec, warehouse.catalog_for(principal.scope.tenant_key), principal.scope, params=merged
+        spec, warehouse.catalog_for(principal.scope.tenant_key, session), principal.scope, params=merged
     )  # bad params: 400 now
     limits = effective_limits(session, principal.tenant_id)
     estimated: int | None

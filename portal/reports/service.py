@@ -99,9 +99,8 @@ def execution_to_dict(e: ReportExecution, viewer: Principal | None = None) -> di
 
 def _validate(session: Session, principal: Principal, data: ReportIn, warehouse: Warehouse) -> None:
     # Compiling against the catalog reports unknown columns and bad params now, not at run time.
-    compile_query(
-        data.query, warehouse.catalog_for(principal.scope.tenant_key), principal.scope, params=data.params
-    )
+    catalog = warehouse.catalog_for(principal.scope.tenant_key, session)
+    compile_query(data.query, catalog, principal.scope, params=data.params)
     names = set(data.query.output_names)
     for i, v in enumerate(data.viz):
         for col in v.columns:
@@ -366,7 +365,7 @@ def execute_report(
     scope = principal.scope
     spec = parse_spec(QuerySpec, r.query_json)
     compile_query(
-        spec, warehouse.catalog_for(scope.tenant_key), scope, params=merged
+        spec, warehouse.catalog_for(scope.tenant_key, session), scope, params=merged
     )  # bad params → InvalidSpec before recording
     # The scope is kept with the result: a stored result is handed out only to the same view.
     ex = ReportExecution(

@@ -103,11 +103,11 @@ class _PubMixin:
 
     def _viewer_id(self) -> int | None:
         """The signed-in user (for ``with_login`` links), read from the portal's cookie."""
-        from portal.web.webauth import COOKIE, _cookie_days
+        from portal.web.webauth import COOKIE, cookie_days
 
         if not self.application.settings.get("cookie_secret"):  # type: ignore[attr-defined]
             return None  # a bare API app (tests): no portal sessions
-        raw = self.get_secure_cookie(COOKIE, max_age_days=_cookie_days(self.ctx))  # type: ignore[attr-defined]
+        raw = self.get_secure_cookie(COOKIE, max_age_days=cookie_days(self.ctx))  # type: ignore[attr-defined]
         if not raw:
             return None
         with transaction(self.ctx.sessions) as session:

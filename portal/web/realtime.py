@@ -74,7 +74,7 @@ from portal.realtime.metrics import CONNECTIONS, DELIVERED, PUSH_SECONDS
 from portal.sharing import tokens as share_tokens
 from portal.web.api.base import BaseHandler, path_id
 from portal.web.jsonsafe import parse_json
-from portal.web.webauth import COOKIE, _cookie_days
+from portal.web.webauth import COOKIE, cookie_days
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def identify_realtime(handler: RequestHandler, ctx: AppContext, *, cookie: bool 
     """
     candidates: list[Identify] = []
     try:
-        raw = handler.get_secure_cookie(COOKIE, max_age_days=_cookie_days(ctx)) if cookie else None
+        raw = handler.get_secure_cookie(COOKIE, max_age_days=cookie_days(ctx)) if cookie else None
     except Exception:  # an application without a cookie secret (the bare API server of tests)
         raw = None
     if raw:

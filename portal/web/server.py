@@ -28,7 +28,7 @@ from portal.errors import AuthenticationFailed
 from portal.jobqueue.children import JobProcesses, child_env, start_job_processes
 from portal.jobqueue.reconcile import reconcile
 from portal.viz.elements import load_hv
-from portal.web import fonts, httpsecurity, invite, pub, scripts
+from portal.web import fonts, httpsecurity, invite, page_files, pub, scripts
 from portal.web.api import routes
 from portal.web.webauth import COOKIE, PortalAuthProvider
 
@@ -102,9 +102,11 @@ def pages(ctx: AppContext) -> dict[str, Callable[[], Any]]:
     """
     from pages import (
         admin_audit,
+        admin_data,
         admin_users,
         alerts,
         dashboard,
+        data_import,
         designer,
         home,
         jobs,
@@ -136,6 +138,7 @@ def pages(ctx: AppContext) -> dict[str, Callable[[], Any]]:
         "/reports": factory(report_builder),
         "/reports/library": factory(report_library),
         "/alerts": factory(alerts),
+        "/data": factory(data_import),
         "/jobs": factory(jobs),
         "/schedules": factory(schedules),
         "/outbox": factory(outbox),
@@ -143,6 +146,7 @@ def pages(ctx: AppContext) -> dict[str, Callable[[], Any]]:
         "/designer": factory(designer),
         "/admin/users": factory(admin_users),
         "/admin/audit": factory(admin_audit),
+        "/admin/data": factory(admin_data),
         # Shared views: served at /pub/{type}/{token} by portal.web.pub (this path alone shows nothing).
         pub.VIEW_APP: factory(pub_view),
     }
@@ -311,6 +315,7 @@ def make_server(ctx: AppContext, *, port: int | None = None, start: bool = False
             *pub.pub_routes(ctx),
             *routes(ctx),
             *invite.routes(ctx),
+            *page_files.routes(ctx),
             *fonts.routes(),
             *scripts.routes(),
             (r"/components/(.*)", SafeComponentResourceHandler, {}),

@@ -14,12 +14,14 @@ from typing import Any
 from urllib.parse import unquote
 
 from bokeh.server.auth_provider import AuthProvider
+from sqlalchemy.orm import Session
 from tornado.web import HTTPError, RequestHandler
 
 from portal.context import AppContext
 from portal.errors import AuthenticationFailed, QuotaExceeded
 from portal.identity import auth
 from portal.identity.auth import REQUEST_LOGOUT_TOKEN, REQUEST_SESSION, REQUEST_USER
+from portal.identity.principal import Identify, Principal, principal_for_user
 from portal.infra import ratelimit
 from portal.infra.crypto import sign
 from portal.infra.db import transaction
@@ -73,9 +75,30 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _cookie_days(ctx: AppContext) -> int:
+def cookie_days(ctx: AppContext) -> int:
     # Tornado checks the signature's age in whole days; the session table enforces the real expiry.
     return max(1, ctx.settings.session_hours // 24 + 1)
+
+
+def cookie_session_token(handler: RequestHandler, ctx: AppContext) -> str | None:
+    """The browser session token of the portal's signed cookie, or None (no cookie, or an
+    application without a cookie secret, like the bare REST server of the tests)."""
+    if not handler.application.settings.get("cookie_secret"):
+        return None
+    raw = handler.get_secure_cookie(COOKIE, max_age_days=cookie_days(ctx))
+    return raw.decode(errors="replace") if raw else None
+
+
+def cookie_identity(plain: str) -> Identify:
+    """Identifies the user of a browser session token inside the caller's transaction."""
+
+    def identify(session: Session) -> Principal:
+        live = auth.web_session_user(session, plain)
+        if live is None:
+            raise AuthenticationFailed("your session has ended: sign in again")
+        return principal_for_user(session, live[0])
+
+    return identify
 
 
 def logout_token(secret_key: str, session_token: str) -> str:
@@ -112,7 +135,7 @@ class _Base(RequestHandler):
         super().set_cookie(name, value, *args, **kwargs)
 
     def session_cookie(self) -> str | None:
-        raw = self.get_secure_cookie(COOKIE, max_age_days=_cookie_days(self.ctx))
+        raw = self.get_secure_cookie(COOKIE, max_age_days=cookie_days(self.ctx))
         return raw.decode() if raw else None
 
     def _xsrf_ok(self) -> bool:
@@ -248,7 +271,7 @@ class PortalAuthProvider(AuthProvider):
                 # its signed grant; no portal cookie is read (nor ever set) for them. The viewer
                 # application's own address is closed: a grant only arrives through a link.
                 return "share-link"
-            raw = handler.get_secure_cookie(COOKIE, max_age_days=_cookie_days(ctx))
+            raw = handler.get_secure_cookie(COOKIE, max_age_days=cookie_days(ctx))
             if not raw:
                 return None
             plain = raw.decode(errors="replace")

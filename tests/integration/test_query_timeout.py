@@ -163,7 +163,8 @@ def test_many_not_in_values_run_quickly(warehouse_url):
         n = wh.run(spec, ACME, use_cache=False).frame.iloc[0, 0]
         seconds = time.perf_counter() - t0
         assert n == wh.run({"source": "tickets", "metrics": [{"agg": "count"}]}, ACME).frame.iloc[0, 0]
-        assert seconds < 1.5
+        # A guard against the quadratic plan (minutes), with room for a loaded CI machine.
+        assert seconds < 6
     finally:
         engine.dispose()
 

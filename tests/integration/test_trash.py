@@ -88,7 +88,7 @@ def test_deleted_dashboard_is_gone_everywhere_until_restored(api, sessions, seed
 def test_deleted_report_is_gone_everywhere_until_restored(api, sessions, seeded):
     s, admin, base = sessions[ANALYST], sessions[ADMIN], api.base
     rid = copy_report(s, base, seeded["r"])["id"]
-    assert s.post(f"{base}/api/reports/{rid}/execute", json={}).status_code == 201
+    assert s.post(f"{base}/api/reports/{rid}/execute", json={"wait": 60}).status_code == 201
     eid = s.get(f"{base}/api/reports/{rid}/executions").json()["executions"][0]["id"]
 
     assert s.delete(f"{base}/api/reports/{rid}").status_code == 204
@@ -133,7 +133,7 @@ def test_purge_removes_what_is_older_than_30_days(api, sessions, seeded, module_
     young_d = copy_dashboard(s, base, seeded["d"])["id"]
     old_r = copy_report(s, base, seeded["r"])["id"]
     assert s.post(f"{base}/api/dashboards/{old_d}/favorite").status_code == 200
-    assert s.post(f"{base}/api/reports/{old_r}/execute", json={}).status_code == 201
+    assert s.post(f"{base}/api/reports/{old_r}/execute", json={"wait": 60}).status_code == 201
     for kind, oid in (("dashboards", old_d), ("dashboards", young_d), ("reports", old_r)):
         assert s.delete(f"{base}/api/{kind}/{oid}").status_code == 204
     _age(module_ctx, Dashboard, old_d, 31)

@@ -39,6 +39,8 @@ from portal.web.api.dashboards import (
     WidgetsHandler,
 )
 from portal.web.api.docs import ROUTES as DOCS_ROUTES
+from portal.web.api.events_ingest import EVENTS_ROUTES
+from portal.web.api.imports import ROUTES as IMPORT_ROUTES
 from portal.web.api.jobs import (
     JobActivityHandler,
     JobCancelHandler,
@@ -69,6 +71,7 @@ from portal.web.api.schedules import (
     SchedulesHandler,
 )
 from portal.web.api.share import SHARE_ROUTES
+from portal.web.api.sources import SOURCES_ROUTES
 from portal.web.api.tokens import MeHandler, TokenHandler, TokensHandler
 from portal.web.api.trash import TrashHandler, TrashRestoreHandler
 from portal.web.realtime import REALTIME_ROUTES
@@ -129,7 +132,10 @@ def routes(ctx: AppContext) -> list[tuple[str, type[RequestHandler], dict[str, A
         *PDF_SIGNING_ROUTES,
         *PEOPLE_ROUTES,
         *SHARE_ROUTES,
+        *EVENTS_ROUTES,  # /api/events (exact path), /api/event-settings, -dimensions, -builds
         *REALTIME_ROUTES,  # /api/events/{channel}, WS /realtime, /sse/dashboards/{id}
+        *SOURCES_ROUTES,
+        *IMPORT_ROUTES,
         *DOCS_ROUTES,  # /api/openapi.json and /api/docs, generated from this table
         (r"/api/.*", NotFoundHandler),
     ]

@@ -72,9 +72,9 @@ class BaseHandler(RequestHandler):
         HTTP_REQUESTS.labels(self.request.method or "?", self.route, str(self.get_status())).inc()
 
     # -- input -----------------------------------------------------------
-    def catalog(self, principal: Principal) -> Catalog:
+    def catalog(self, principal: Principal, session: Session | None = None) -> Catalog:
         """What ``principal`` may query: the warehouse's sources and their tenant's own."""
-        return self.ctx.warehouse.catalog_for(principal.scope.tenant_key)
+        return self.ctx.warehouse.catalog_for(principal.scope.tenant_key, session)
 
     def body(self, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
         """The JSON object body; 400 naming the problem otherwise.

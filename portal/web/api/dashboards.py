@@ -63,7 +63,8 @@ class DashboardsHandler(BaseHandler):
         data = self.body()
 
         def create(session: Session, principal: Principal) -> dict[str, Any]:
-            d = dashboards.create_dashboard(session, principal, data, catalog=self.catalog(principal))
+            catalog = self.catalog(principal, session)
+            d = dashboards.create_dashboard(session, principal, data, catalog=catalog)
             return dashboards.dashboard_to_dict(d, [], favorite=False)
 
         self.send(await self.call(create), 201)
@@ -91,7 +92,7 @@ class DashboardHandler(BaseHandler):
                 principal,
                 path_id(did),
                 data,
-                catalog=self.catalog(principal),
+                catalog=self.catalog(principal, session),
             )
             return _full(session, principal, d.id)
 
@@ -177,7 +178,7 @@ class WidgetsHandler(BaseHandler):
                 dashboard_id,
                 data["spec"],
                 position,
-                catalog=self.catalog(principal),
+                catalog=self.catalog(principal, session),
             )
             return dashboards.widget_to_dict(w)
 
@@ -211,7 +212,7 @@ class WidgetHandler(BaseHandler):
                 path_id(wid),
                 spec=spec,
                 position=position,
-                catalog=self.catalog(principal),
+                catalog=self.catalog(principal, session),
             )
             return dashboards.widget_to_dict(w)
 

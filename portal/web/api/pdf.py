@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from tornado.ioloop import IOLoop
 
 from portal.errors import AuthenticationFailed, BadRequest, NotFound
-from portal.identity import audit, auth
-from portal.identity.principal import Principal, principal_for_user, principal_transaction
+from portal.identity import audit
+from portal.identity.principal import Principal, principal_transaction
 from portal.infra.db import transaction
 from portal.models import PdfRender
 from portal.pdf import renders, schedules, templates
@@ -289,22 +289,12 @@ class PdfRenderDownloadHandler(BaseHandler):
     def _identify(self) -> Callable[[Session], Principal]:
         if self.request.headers.get("Authorization"):
             return self.bearer()
-        from portal.web.webauth import COOKIE, _cookie_days
+        from portal.web.webauth import cookie_identity, cookie_session_token
 
-        raw = None
-        if self.application.settings.get("cookie_secret"):  # the portal's server; a bare API app has none
-            raw = self.get_secure_cookie(COOKIE, max_age_days=_cookie_days(self.ctx))
-        if not raw:
+        plain = cookie_session_token(self, self.ctx)
+        if not plain:
             raise AuthenticationFailed("sign in, send an API token, or use the link from the e-mail")
-        plain = raw.decode(errors="replace")
-
-        def identify(session: Session) -> Principal:
-            live = auth.web_session_user(session, plain)
-            if live is None:
-                raise AuthenticationFailed("your session has ended: sign in again")
-            return principal_for_user(session, live[0])
-
-        return identify
+        return cookie_identity(plain)
 
     async def _run(self, fn: Callable[[], T]) -> T:
         return await IOLoop.current().run_in_executor(None, fn)
