@@ -1,15 +1,13 @@
-"""Data sources: connection settings with credentials encrypted at rest, connection tests, sync history."""
+"""Data sources: connection settings, credentials encrypted at rest (tests: ``portal.ingest.introspect``)."""
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
 from portal.errors import InvalidSpec, NotFound, PermissionDenied
@@ -90,29 +88,3 @@ def sql_url(ds: DataSource, secret_key: str) -> str:
     if creds.get("password"):
         url = url.set(password=creds["password"])
     return url.render_as_string(hide_password=False)
-
-
-def test_connection(
-    session: Session, principal: Principal, source_id: int, secret_key: str
-) -> dict[str, Any]:
-    """Try to connect (sql sources) and record the outcome in the source's sync history."""
-    ds = get_data_source(session, principal, source_id)
-    if ds.kind != "sql":
-        raise InvalidSpec(f"kind: connection tests apply to sql sources, not {ds.kind}", field="kind")
-    t0 = time.perf_counter()
-    try:
-        engine = create_engine(sql_url(ds, secret_key), pool_pre_ping=True)
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        finally:
-            engine.dispose()
-        ok, message = True, "connected"
-    except (SQLAlchemyError, ImportError, ValueError) as exc:
-        ok, message = False, str(exc).splitlines()[0][:300]
-    ms = round((time.perf_counter() - t0) * 1000, 1)
-    ds.last_tested_at, ds.last_test_ok, ds.last_test_message = datetime.now(UTC), ok, message
-    entry = {"at": ds.last_tested_at.isoformat(), "event": "test", "ok": ok, "message": message, "ms": ms}
-    ds.sync_history_json = [*ds.sync_history_json, entry][-100:]
-    session.flush()
-    return entry

@@ -12,6 +12,7 @@ from portal.errors import AuthenticationFailed, ConfigError, InvalidSpec, NotFou
 from portal.identity import auth
 from portal.infra.crypto import decrypt_json, encrypt_json, hash_token, sign
 from portal.infra.db import transaction
+from portal.ingest.introspect import probe_source
 from portal.models import DataSource, User
 from tests.support.principals import as_principal
 
@@ -99,7 +100,7 @@ def test_data_sources(ctx, demo, pg_server):
             key,
         )
         assert b"s3cr3t" not in ds.credentials_encrypted and "s3cr3t" not in str(ds.config_json)
-        ok = datasources.test_connection(s, admin, ds.id, key)
+        ok = probe_source(datasources.get_data_source(s, admin, ds.id), key)
         assert ok["ok"] is True, ok
         bad = datasources.create_data_source(
             s,
@@ -107,7 +108,7 @@ def test_data_sources(ctx, demo, pg_server):
             {"name": "Down", "kind": "sql", "config": {"url": "postgresql+psycopg://127.0.0.1:1/none"}},
             key,
         )
-        res = datasources.test_connection(s, admin, bad.id, key)
+        res = probe_source(datasources.get_data_source(s, admin, bad.id), key)
         assert res["ok"] is False and res["message"]
         assert len(s.get(DataSource, bad.id).sync_history_json) == 1
         outsider = as_principal(s, demo[("globex", "admin")])
