@@ -206,9 +206,10 @@ def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
             result = tick(ctx)
             print(f"fired {len(result.fired)} schedule(s), skipped {len(result.skipped)}")
         else:
+            from portal.events.builds import fire_daily_builds
             from portal.ingest.sync_jobs import fire_due_syncs
 
-            run_scheduler(ctx, interval=args.interval, stop=stop, also=[fire_due_syncs])
+            run_scheduler(ctx, interval=args.interval, stop=stop, also=[fire_due_syncs, fire_daily_builds])
     finally:
         ctx.close()
     return 0

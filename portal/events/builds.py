@@ -22,10 +22,10 @@ from portal.errors import InvalidSpec, NotFound
 from portal.events import dimensions, snapshots
 from portal.events.service import DEFAULT_RAW_DAYS, DEFAULT_SNAPSHOT_DAYS, settings_row, update_settings
 from portal.events.store import archive
-from portal.identity.principal import Principal
+from portal.identity.principal import Principal, principal_for_user_id
 from portal.infra.db import transaction
 from portal.jobqueue.enqueue import Submission, submit
-from portal.models import Tenant
+from portal.models import Tenant, User
 from portal.specs.jobs import JobClass
 
 ACTIONS = ("snapshot", "retention", "backfill")
@@ -154,6 +154,42 @@ def run_action(
     return {"action": action, "tenant": slug, **summary}
 
 
+def tenants_with_events(home: Path) -> list[int]:
+    """Ids of the tenants whose raw event log exists under ``home``."""
+    root = home / "events"
+    return sorted(int(p.name[1:]) for p in root.glob("t*") if p.name[1:].isdigit()) if root.is_dir() else []
+
+
+#: The scheduler submits the daily builds once per UTC day (a Redis flag shared by schedulers).
+DAILY_FLAG = "cbi:events:daily:{day}"
+
+
+def fire_daily_builds(ctx: Any, now: datetime | None = None) -> list[int]:
+    """Once per UTC day (for the scheduler's tick): a snapshot and a retention ``events_build`` job
+    for every tenant with events, owned by one of its active admins; the job ids."""
+    now = now or datetime.now(UTC)
+    if not ctx.redis.set(DAILY_FLAG.format(day=now.date().isoformat()), "1", nx=True, ex=2 * 86_400):
+        return []
+    subs: list[Submission] = []
+    with transaction(ctx.sessions) as session:
+        for tenant_id in tenants_with_events(ctx.settings.home):
+            admin_id = session.scalar(
+                select(User.id)
+                .where(User.tenant_id == tenant_id, User.is_admin.is_(True), User.is_active.is_(True))
+                .order_by(User.id)
+                .limit(1)
+            )
+            if admin_id is None:
+                continue
+            owner = principal_for_user_id(session, admin_id, kind="job")
+            for action in ("snapshot", "retention"):
+                key = f"events-daily:{tenant_id}:{action}:{now.date().isoformat()}"
+                subs.append(submit(session, owner, JobClass.EVENTS_BUILD, {"action": action}, dedup_key=key))
+    for sub in subs:
+        sub.enqueue(ctx.redis)
+    return [sub.record.id for sub in subs]
+
+
 def run_daily(
     *,
     sessions: sessionmaker[Session],
@@ -164,8 +200,7 @@ def run_daily(
 ) -> list[dict[str, Any]]:
     """The daily schedule: snapshot then retention for every tenant that has events (for the
     scheduler's tick or ``conductor events daily``). One tenant's failure does not stop the others."""
-    root = home / "events"
-    ids = sorted(int(p.name[1:]) for p in root.glob("t*") if p.name[1:].isdigit()) if root.is_dir() else []
+    ids = tenants_with_events(home)
     out: list[dict[str, Any]] = []
     for tenant_id in ids:
         for action in ("snapshot", "retention"):

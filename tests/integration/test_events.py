@@ -27,8 +27,8 @@ from portal.infra.db import transaction
 
 @pytest.fixture
 def api(module_api: Any) -> Any:
-    # Redis is NOT emptied per test: the catalog version counters must keep growing (a counter
-    # restarting at 1 looks unchanged to a process that cached version 1). Ids are unique per test.
+    # Redis is not emptied per test (the dedup window is part of what is tested); event ids are
+    # unique per test instead.
     return module_api
 
 
@@ -335,6 +335,26 @@ def test_build_as_a_job_through_the_api(api: Any, tokens: dict[str, str], module
     assert {"events_daily", "events_hourly", "events_weekly", "events_tags_daily"} <= {
         c["name"] for c in catalog
     }
+
+
+def test_the_scheduler_submits_the_daily_builds_once_a_day(api: Any, tokens: dict[str, str]) -> None:
+    from datetime import UTC, datetime
+
+    from portal.events.builds import fire_daily_builds
+    from portal.models import JobRecord
+
+    ctx = api.ctx
+    post(client(api, tokens), api, [ev(f"{uuid.uuid4().hex[:8]}-d", "2026-07-07")])
+    day = datetime(2031, 1, 2, 3, 0, tzinfo=UTC)  # a day no other test fires
+    ids = fire_daily_builds(ctx, day)
+    assert ids and fire_daily_builds(ctx, day) == []  # the second tick of the day submits nothing
+    with ctx.sessions() as session:
+        jobs = [session.get(JobRecord, i) for i in ids]
+        assert {(j.job_class, j.payload_json["action"]) for j in jobs if j is not None} >= {
+            ("events_build", "snapshot"),
+            ("events_build", "retention"),
+        }
+        assert tenant_id(api, "acme") in {j.tenant_id for j in jobs if j is not None}
 
 
 # --------------------------------------------------------------------------- demo and CLI
