@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from components.data_import import percent, progress_line, suggested_name
+from components.data_import_text import percent, progress_line, suggested_name
 
 
 def test_progress_line_reads_rows_megabytes_rate_and_time_left() -> None:
@@ -31,6 +31,6 @@ def test_a_table_name_is_suggested_from_the_file_name() -> None:
 
 
 def test_sizes_read_in_the_unit_that_fits() -> None:
-    from components.data_import import size_text
+    from components.data_import_text import size_text
 
     assert [size_text(n) for n in (820, 12_500, 3_400_000)] == ["820 B", "12.5 KB", "3.4 MB"]
