@@ -117,7 +117,22 @@ class EventIngestHandler(BaseHandler):
             return result.to_dict()
 
         answer = await IOLoop.current().run_in_executor(None, work)
-        self.send(answer, 207 if answer["rejected"] else 200)
+        self.send(*batch_status(answer))
+
+
+def batch_status(answer: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The answer and its status: 200 all taken, 207 some rejected, 422 none taken (an error
+    naming the first rejected event's field, with the per-event list)."""
+    rejected = answer["rejected"]
+    if not rejected:
+        return answer, 200
+    if answer["accepted"] or answer["duplicates"]:
+        return answer, 207
+    first = rejected[0]
+    where = f"events[{first['index']}]" + (f".{first['field']}" if first.get("field") else "")
+    more = f" (and {len(rejected) - 1} more)" if len(rejected) > 1 else ""
+    message = f"{where}: {first['reason']}{more}; no event of the batch was accepted"
+    return {"error": "InvalidSpec", "message": message, "field": where, **answer}, 422
 
 
 class EventSettingsHandler(BaseHandler):

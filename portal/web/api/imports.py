@@ -28,6 +28,9 @@ from portal.models import JobRecord
 from portal.web.api.base import BaseHandler, path_id
 
 START_FIELDS = ("upload_id", "options")
+#: Bodies up to this size are read (and dropped) before a refusal is answered, so the client
+#: reads the answer and may reuse its connection; a larger one is cut off (a reset).
+SMALL_REFUSED_BODY = 4 * 1024 * 1024
 
 
 @stream_request_body
@@ -40,9 +43,24 @@ class ImportUploadHandler(BaseHandler):
     _limit = 0
     _upload_id = ""
 
+    #: A refusal decided before the body was read, answered once a small body has arrived.
+    _refused: PortalError | None = None
+
     async def prepare(self) -> None:
         if self.request.method != "PUT":
             return
+        try:
+            await self._open()
+        except PortalError as exc:
+            # Answering before the body is read closes a connection with unread bytes: the
+            # client sees a reset, or reuses the closed connection for its next request. A body
+            # of a few MB is read and dropped first; a larger one is not worth reading.
+            declared = self.request.headers.get("Content-Length", "")
+            if not (declared.isdigit() and int(declared) <= SMALL_REFUSED_BODY):
+                raise
+            self._refused = exc
+
+    async def _open(self) -> None:
         filename = self.get_query_argument("filename", "")
         if not filename.strip():
             raise BadRequest("filename: give the file's name (?filename=data.csv)", field="filename")
@@ -82,6 +100,8 @@ class ImportUploadHandler(BaseHandler):
 
     async def put(self) -> None:
         """Upload a CSV/XLSX file (the raw body); answers its id and a preview of what was detected."""
+        if self._refused is not None:
+            raise self._refused
         if self._size > self._limit:
             raise PayloadTooLarge(f"file: larger than the limit of {self._limit} bytes", field="file")
         assert self._file is not None and self._path is not None
