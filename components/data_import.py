@@ -70,7 +70,7 @@ class DataImport(pn.viewable.Viewer):
         for w in (self.delimiter, self.encoding, self.decimal, self.sheet):
             w.param.watch(lambda _e: self._preview_again(), "value")
         self.rows = pn.widgets.Tabulator(
-            pd.DataFrame(), disabled=True, height=230, sizing_mode="stretch_width"
+            pd.DataFrame(), disabled=True, show_index=False, height=230, sizing_mode="stretch_width"
         )
         self.columns = pn.widgets.Tabulator(
             pd.DataFrame(columns=["name", "label", "type"]),
@@ -152,7 +152,10 @@ class DataImport(pn.viewable.Viewer):
         self.upload_id, self.filename = str(answer.get("upload_id", "")), str(answer.get("filename", ""))
         self.upload_text.object = f"Uploaded {self.filename} ({size_text(answer.get('size', 0))})"
         self.table_name.value = suggested_name(self.filename)
-        self.sheet.visible = self.filename.lower().endswith((".xlsx", ".xlsm"))
+        xlsx = self.filename.lower().endswith((".xlsx", ".xlsm"))
+        # A sheet has cells, not delimiters and encodings.
+        self.sheet.visible = xlsx
+        self.delimiter.visible = self.encoding.visible = self.decimal.visible = not xlsx
         self._show_preview(answer.get("preview") or {})
         self.setup.visible, self.running.visible = True, False
 
@@ -377,7 +380,10 @@ class DataImport(pn.viewable.Viewer):
             self.upload_text,
             self.setup,
             self.running,
-            pn.pane.Markdown("## Your data sources"),
+            pn.pane.Markdown(
+                "## Your data sources\nAdministrators connect databases and REST sources, and set "
+                "quality checks, under [Admin → Data sources](/admin/data)."
+            ),
             self.sources,
             pn.pane.Markdown("## Recent imports"),
             self.history,

@@ -97,10 +97,15 @@ def workbook(tmp_path: Path) -> Path:
     return path
 
 
-def test_an_xlsx_sheet_is_imported(page: Page, portal_url: str, signed_in: Any, workbook: Path) -> None:
+def test_an_xlsx_sheet_is_imported(
+    page: Page, portal_url: str, signed_in: Any, workbook: Path, shot: Any
+) -> None:
     signed_in(page, ANALYST)
+    page.set_viewport_size({"width": 1024, "height": 900})  # a small laptop
     page.goto(f"{portal_url}/data")
     upload(page, workbook)
+    expect(page.get_by_role("button", name="Import", exact=True)).to_be_visible()
+    shot(page, "xlsx-preview-1024")
     import_and_wait(page, "custos_ui")
     expect(page.locator(".import-outcome")).to_contain_text("50 loaded")
     expect(page.locator(".import-outcome")).to_contain_text("0 rejected")
