@@ -430,7 +430,10 @@ def test_latest_worker_debounces_and_the_latest_request_wins() -> None:
     for x in (1, 2, 3):
         w.request(x)
     assert finished.wait(5)
-    assert done == [(3, 3)]
+    # The first edit after a quiet spell may start at once (if the thread picks it up before the
+    # next arrives); within the burst only the latest is worked on: 2 never is.
+    assert done[-1] == (3, 3)
+    assert done in ([(3, 3)], [(1, 1), (3, 3)])
     w.stop()
 
 
