@@ -247,6 +247,9 @@ def style_plotly(fig: dict[str, Any], data: Prepared, colors: dict[str, str], em
         end = data.display.window[1]
         upto = f" (data up to {end:%Y-%m-%d %H:%M})" if end is not None else ""
         how = "faded" if viz in ("bar", "column") else "shaded"
+        # Below the x axis's title when it has one (they overlapped in the PDFs' charts).
+        titled = bool(((layout.get("xaxis") or {}).get("title") or {}).get("text"))
+        below = 56 if titled else 40
         layout.setdefault("annotations", []).append(
             {
                 "text": f"<i>{how}: {PARTIAL}{upto}</i>",
@@ -256,12 +259,12 @@ def style_plotly(fig: dict[str, Any], data: Prepared, colors: dict[str, str], em
                 "yref": "paper",
                 "xanchor": "right",
                 "yanchor": "top",
-                "yshift": -40,
+                "yshift": -below,
                 "showarrow": False,
                 "font": {"size": 10, "color": "#64748b"},
             }
         )
-        layout["margin"]["b"] = max(layout["margin"].get("b", 10), 50)
+        layout["margin"]["b"] = max(layout["margin"].get("b", 10), below + 12)
     return fig
 
 

@@ -259,6 +259,10 @@ def test_the_partial_last_week_is_faded_and_says_so():
     assert p.yaxis[0].formatter.format == "0,0" and p.yaxis[0].ticker.min_interval == 1  # no "10, 10"
     fig = charts.render(spec, WEEKS, "plotly", display=WEEKLY)
     assert fig["data"][0]["marker"]["opacity"] == [1.0, 1.0, 1.0, 0.35]
+    # The note sits below the x axis's title ("Week"), not on it (seen overlapping in a PDF).
+    (note,) = [a for a in fig["layout"]["annotations"] if "partial period" in a["text"]]
+    assert fig["layout"]["xaxis"]["title"]["text"] and note["yshift"] <= -56
+    assert fig["layout"]["margin"]["b"] >= -note["yshift"] + 12
     # Stacked by priority, the first week cut too: legend swatches come from bars drawn in full.
     cut_start = Display(**{**WEEKLY.__dict__, "window": (datetime(2026, 11, 10), NOW)})
     stacked = ChartSpec(viz="column", x="week", y=["tickets"], series="priority", stacked=True)
