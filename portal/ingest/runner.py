@@ -30,6 +30,7 @@ from portal.identity.principal import principal_for_user_id
 from portal.infra.db import transaction
 from portal.ingest.imports import require_importer, uploads_dir
 from portal.ingest.load import Staging, prepare, stage, write_report
+from portal.ingest.locks import source_lock
 from portal.ingest.publish import (
     catalog_columns,
     check_target,
@@ -242,7 +243,31 @@ def _publish(
     work: Path,
     tracker: _Tracker,
 ) -> int:
-    """Swap the good rows in and register the source; the rows this file added or changed."""
+    """Swap the good rows in and register the source; the rows this file added or changed.
+
+    Under the source's write lock: another import or sync of it waits, so neither reads a
+    version the other is about to replace (an append would lose the other's rows).
+    """
+    with source_lock(
+        deps.settings.home,
+        tenant_id,
+        opts.table,
+        cancelled=lambda: tracker.cancelled(fresh=True),
+        on_cancel=lambda: ImportCanceled("the import was canceled while waiting for another load"),
+    ):
+        return _publish_locked(deps, st, opts, tenant_id, tenant_key, user_id, work, tracker)
+
+
+def _publish_locked(
+    deps: ImportDeps,
+    st: Staging,
+    opts: ImportOptions,
+    tenant_id: int,
+    tenant_key: str,
+    user_id: int,
+    work: Path,
+    tracker: _Tracker,
+) -> int:
     settings = deps.settings
     with deps.sessions() as s:
         try:

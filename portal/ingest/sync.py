@@ -32,6 +32,7 @@ from portal.identity.principal import principal_for_user_id
 from portal.infra.crypto import decrypt_json
 from portal.infra.db import transaction
 from portal.ingest import rest
+from portal.ingest.locks import source_lock
 from portal.ingest.materialize import fetch_rows, materialize_specs, spec_columns
 from portal.ingest.sync_history import add_history, last_watermark, sync_to_dict
 from portal.ingest.sync_store import load_rows, prune_versions, read_rows
@@ -361,18 +362,23 @@ def _run_target(
         sync_id = sync.id
     paths: dict[int, str] = {}
     try:
-        with transaction(ctx.sessions) as session:
-            ds = session.get(DataSource, data_source_id)
-            sync = session.get(SourceSync, sync_id)  # type: ignore[assignment]
-            if ds is None:
-                raise InvalidSpec(f"data source {data_source_id} was deleted", field="data_source_id")
-            changed = _sync_target(ctx, session, ds, sync, user_id, paths)
-            sync.status, sync.finished_at = "ok", datetime.now(UTC)
-            counts = {
-                k: v for k, v in sync_to_dict(sync).items() if k.startswith("rows_") or k == "row_count"
-            }
-            entry = {"at": sync.finished_at.isoformat(), "event": "sync", "ok": True, "sync_id": sync_id}
-            add_history(ds, {**entry, "target": target, **counts})
+        # One load of a source at a time (see portal.ingest.locks), taken before the transaction
+        # so no database lock is held while waiting; old versions are pruned under it too.
+        with source_lock(ctx.settings.home, tenant_id, target):
+            with transaction(ctx.sessions) as session:
+                ds = session.get(DataSource, data_source_id)
+                sync = session.get(SourceSync, sync_id)  # type: ignore[assignment]
+                if ds is None:
+                    raise InvalidSpec(f"data source {data_source_id} was deleted", field="data_source_id")
+                changed = _sync_target(ctx, session, ds, sync, user_id, paths)
+                sync.status, sync.finished_at = "ok", datetime.now(UTC)
+                counts = {
+                    k: v for k, v in sync_to_dict(sync).items() if k.startswith("rows_") or k == "row_count"
+                }
+                entry = {"at": sync.finished_at.isoformat(), "event": "sync", "ok": True, "sync_id": sync_id}
+                add_history(ds, {**entry, "target": target, **counts})
+            if changed:
+                prune_versions(ctx.settings, tenant_id, target, paths.get(sync_id, ""))
     except Exception as exc:
         message = str(getattr(exc, "message", None) or f"{type(exc).__name__}: {str(exc)[:300]}")
         with transaction(ctx.sessions) as session:
@@ -390,7 +396,6 @@ def _run_target(
     if changed:
         ctx.warehouse.invalidate(target)
         catalog_changed(ctx.redis, tenant_key)
-        prune_versions(ctx.settings, tenant_id, target, paths.get(sync_id, ""))
     _after_load(ctx, tenant_id, target)
     return SyncOutcome(sync_id, target, tenant_key, changed, counts)
 

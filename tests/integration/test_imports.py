@@ -11,6 +11,7 @@ import io
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from portal.errors import InvalidSpec, NotFound
 from portal.identity.principal import principal_for_user_id
 from portal.infra.db import transaction
 from portal.ingest.imports import cancel_import
+from portal.ingest.locks import source_lock
 from portal.ingest.publish import pg_conninfo, warehouse_table
 from portal.ingest.runner import local_import
 from portal.ingest.schema import ImportOptions
@@ -254,6 +256,64 @@ def test_cancel_leaves_the_source_as_it_was(ctx: Any, tmp_path: Path) -> None:
     )
     assert out.status == "canceled", out
     assert _rows(ctx, analyst, "cx", ["k", "v"]) == [(1, "old")]
+
+
+def test_two_loads_of_one_source_queue_up_and_neither_loses_rows(ctx: Any, tmp_path: Path) -> None:
+    """Two appends at once both land (each waits for the source's lock instead of reading a
+    version the other replaces); a cancel while waiting leaves the source as it was."""
+    _, first = _local(ctx, tmp_path, "lk", "k,v\n0,base\n", mode="replace")
+    assert first.status == "done"
+    analyst = _user(ctx, ANALYST)
+    results: dict[str, Any] = {}
+
+    def append(tag: str, keys: range) -> None:
+        path = tmp_path / f"lk_{tag}.csv"
+        path.write_text("k,v\n" + "".join(f"{k},{tag}\n" for k in keys))
+        opts = ImportOptions(table="lk", mode="append")
+        results[tag] = local_import(ctx, path, opts, user_email=ANALYST)[1]
+
+    with source_lock(ctx.settings.home, analyst.tenant_id, "lk"):  # another load in progress
+        threads = [
+            threading.Thread(target=append, args=("a", range(1, 4))),
+            threading.Thread(target=append, args=("b", range(4, 6))),
+        ]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        assert results == {}, results  # both wait (staged, not swapped in)
+        with ctx.sessions() as s:
+            waiting = s.scalars(select(ImportRun).where(ImportRun.source_name == "lk")).all()
+        assert sorted(r.status for r in waiting)[-2:] == ["running", "running"]
+    for t in threads:
+        t.join(60)
+    assert results["a"].status == "done" and results["b"].status == "done", results
+    rows = _rows(ctx, analyst, "lk", ["k", "v"])
+    assert sorted(rows) == [(0, "base"), (1, "a"), (2, "a"), (3, "a"), (4, "b"), (5, "b")]
+
+    # Canceled while waiting for the lock: canceled, nothing changed.
+    done: dict[str, Any] = {}
+    with source_lock(ctx.settings.home, analyst.tenant_id, "lk"):
+        path = tmp_path / "lk_c.csv"
+        path.write_text("k,v\n9,c\n")
+        t = threading.Thread(
+            target=lambda: done.update(
+                out=local_import(ctx, path, ImportOptions(table="lk", mode="append"), user_email=ANALYST)[1]
+            )
+        )
+        t.start()
+        deadline = time.monotonic() + 30
+        run = None
+        while time.monotonic() < deadline and run is None:
+            with transaction(ctx.sessions) as s:
+                run = s.scalars(
+                    select(ImportRun).where(ImportRun.source_name == "lk", ImportRun.status == "running")
+                ).first()
+                if run is not None:
+                    cancel_import(s, principal_for_user_id(s, run.user_id), run.id)
+            time.sleep(0.1)
+        t.join(30)
+    assert done["out"].status == "canceled", done
+    assert sorted(_rows(ctx, analyst, "lk", ["k", "v"])) == sorted(rows)
 
 
 # --------------------------------------------------------------------------- PostgreSQL warehouse
