@@ -842,6 +842,21 @@ _CATALOG_SOURCE: Schema = {
         "data_version": INT,
         "row_count": {"type": ["integer", "null"]},
         "quality": OBJECT,
+        "used_by": {
+            "type": "array",
+            "description": "Reports, dashboards and PDF templates whose queries read it",
+            "items": {
+                "type": "object",
+                "required": ["type", "id", "name", "source", "trashed"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["report", "dashboard", "pdf_template"]},
+                    "id": INT,
+                    "name": STRING,
+                    "source": STRING,
+                    "trashed": BOOL,
+                },
+            },
+        },
     },
 }
 _SOURCE_BODY = fields(
@@ -879,7 +894,7 @@ OPERATIONS.update(
             ),
             ok={200: {JSON: _DATA_SOURCE}},
         ),
-        "SourceHandler.delete": Op(ok={200: {JSON: OBJECT}}),
+        "SourceHandler.delete": Op(query={"force": FLAG}, ok={200: {JSON: OBJECT}}),
         "SourceTestHandler.post": Op(
             ok={200: {JSON: {"type": "object", "required": ["ok", "message"], "properties": {"ok": BOOL}}}}
         ),
@@ -894,7 +909,7 @@ OPERATIONS.update(
         "SourceSyncsHandler.get": Op(ok={200: {JSON: listing("syncs")}}),
         "CatalogSourcesHandler.get": Op(ok={200: {JSON: listing("sources")}}),
         "CatalogSourceHandler.get": Op(ok={200: {JSON: _CATALOG_SOURCE}}),
-        "CatalogSourceHandler.delete": Op(ok={200: {JSON: OBJECT}}),
+        "CatalogSourceHandler.delete": Op(query={"force": FLAG}, ok={200: {JSON: OBJECT}}),
         "CatalogChecksHandler.put": Op(
             body=Model(ChecksIn), body_required=True, ok={200: {JSON: listing("checks")}}
         ),
@@ -907,7 +922,7 @@ SUMMARIES.update(
         "SourcesHandler.post": "Register a connected database (sql) or a REST/JSON source (admins)",
         "SourceHandler.get": "One data source",
         "SourceHandler.patch": "Change a data source's name, configuration or credentials",
-        "SourceHandler.delete": "Delete a data source and the catalog sources it feeds",
+        "SourceHandler.delete": "Delete a data source and the catalog sources it feeds (409 while in use)",
         "SourceTestHandler.post": "Test the connection of a connected database",
         "SourceTablesHandler.get": "The tables and views of a connected database (cached 1 h; refresh=1)",
         "SourceExposeHandler.post": "Expose tables of a connected database as catalog sources",
@@ -915,7 +930,7 @@ SUMMARIES.update(
         "SourceSyncsHandler.get": "A data source's sync history (rows read, inserted, updated, rejected)",
         "CatalogSourcesHandler.get": "The tenant's catalog sources with row counts, data version and quality",
         "CatalogSourceHandler.get": "One catalog source with its checks and their latest results",
-        "CatalogSourceHandler.delete": "Remove a source from the tenant's catalog",
+        "CatalogSourceHandler.delete": "Remove a source from the tenant's catalog (409 while in use)",
         "CatalogChecksHandler.put": "Replace a catalog source's data-quality checks",
         "CatalogChecksRunHandler.post": "Run a catalog source's data-quality checks now",
     }

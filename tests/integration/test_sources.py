@@ -225,7 +225,20 @@ def test_sql_source_scope_and_admin_api(srv, pg_server):
     # Removing a catalog source: queries on it answer 404 at once; deleting the data source drops the rest.
     assert admin.delete(u(srv, "/api/catalog/sources/erp_notes"), timeout=30).status_code == 200
     assert query(admin, srv, {"source": "erp_notes", "columns": ["id"]}).status_code in (404, 422)
-    r = admin.delete(u(srv, f"/api/sources/{ds_id}"), timeout=30)
+    # ...but not while a saved report reads it: 409 naming force and the report, unless force=true.
+    q = {"source": "visits", "metrics": [{"agg": "sum", "column": "amount", "as": "total"}]}
+    r = admin.post(u(srv, "/api/reports"), json={"name": "Visit <b>totals</b>", "query": q}, timeout=30)
+    assert r.status_code == 201, r.text
+    used = admin.get(u(srv, "/api/catalog/sources/visits"), timeout=30).json()["used_by"]
+    assert [(x["type"], x["name"], x["trashed"]) for x in used] == [("report", "Visit <b>totals</b>", False)]
+    for path in (f"/api/sources/{ds_id}", "/api/catalog/sources/visits"):
+        r = admin.delete(u(srv, path), timeout=30)
+        assert r.status_code == 409 and r.json()["field"] == "force", r.text
+        assert "report 'Visit <b>totals</b>'" in r.json()["message"] and "force=true" in r.json()["message"]
+        r = admin.delete(u(srv, path), params={"force": "maybe"}, timeout=30)
+        assert r.status_code == 400 and r.json()["field"] == "force", r.text
+    assert query(admin, srv, {"source": "visits", "columns": ["id"]}).status_code == 200  # still there
+    r = admin.delete(u(srv, f"/api/sources/{ds_id}"), params={"force": "true"}, timeout=30)
     assert r.status_code == 200 and r.json()["catalog_sources"] == ["visits"]
     assert query(admin, srv, {"source": "visits", "columns": ["id"]}).status_code in (404, 422)
 

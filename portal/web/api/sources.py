@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.data import datasources
 from portal.data.tenant_sources import catalog_changed, get_source_row, list_source_rows
-from portal.errors import PermissionDenied
+from portal.errors import BadRequest, PermissionDenied
 from portal.identity.principal import Principal
 from portal.ingest import connected, quality, sync_history, sync_jobs
 from portal.ingest.connected import ExposeRequest
+from portal.ingest.dependants import refuse_if_used, source_users
 from portal.ingest.introspect import introspect, probe_source
 from portal.ingest.sync_store import drop_data
 from portal.models import CatalogSource
@@ -34,6 +36,14 @@ def _net(handler: BaseHandler) -> dict[str, Any]:
     """The SSRF guard's allowances: the webhooks' settings."""
     s = handler.ctx.settings
     return {"allow_private": s.webhook_allow_private, "allowed_hosts": s.webhook_allowed_hosts}
+
+
+def _force(handler: BaseHandler) -> bool:
+    """``?force=true``: remove a source even while saved objects query it."""
+    value = handler.get_query_argument("force", "false")
+    if value not in ("0", "1", "true", "false"):
+        raise BadRequest(f"force: true or false, got {value[:20]!r}", field="force")
+    return value in ("1", "true")
 
 
 def _admin(principal: Principal) -> None:
@@ -87,7 +97,13 @@ class SourceHandler(BaseHandler):
         """Delete it and the catalog sources it feeds."""
         sid = path_id(source_id, "sourceId")
 
+        force = _force(self)
+
         def drop(session: Session, principal: Principal) -> dict[str, Any]:
+            if not force:
+                ds = datasources.get_data_source(session, principal, sid)
+                fed = session.scalars(select(CatalogSource.name).where(CatalogSource.data_source_id == ds.id))
+                refuse_if_used(session, principal.tenant_id, fed, what=f"data source {ds.name!r}")
             ds, names = connected.delete_source(session, principal, sid)
             out = {"id": sid, "deleted": True, "catalog_sources": names}
             return {
@@ -222,17 +238,22 @@ class CatalogSourceHandler(BaseHandler):
             row = get_source_row(session, principal.tenant_id, name)
             res = [quality.result_to_dict(x) for x in quality.latest_results(session, row.tenant_id, name)]
             checks = [quality.check_to_dict(c) for c in quality.list_checks(session, row.tenant_id, name)]
-            return {**catalog_to_dict(row, res), "checks": checks}
+            used_by = source_users(session, row.tenant_id, [name])
+            return {**catalog_to_dict(row, res), "checks": checks, "used_by": used_by}
 
         self.send(await self.call(one))
 
     async def delete(self, name: str) -> None:
-        """Remove it from the catalog (reports and widgets on it then answer 404 naming it)."""
+        """Remove it from the catalog. Refused (409 naming ``force``, listing them) while reports,
+        dashboards or PDF templates query it, unless ``force=true``: they then answer 404 naming it."""
+        force = _force(self)
 
         def drop(session: Session, principal: Principal) -> dict[str, Any]:
             _admin(principal)
-            quality.set_checks(session, principal, name, {"checks": []})  # 404 if there is no such source
-            row = get_source_row(session, principal.tenant_id, name)
+            row = get_source_row(session, principal.tenant_id, name)  # 404 if there is no such source
+            if not force:
+                refuse_if_used(session, principal.tenant_id, [name], what=f"source {name!r}")
+            quality.set_checks(session, principal, name, {"checks": []})
             gone = {"origin": row.origin, "tenant_id": row.tenant_id, "tenant": principal.scope.tenant_key}
             session.delete(row)
             return {"name": name, "deleted": True, **gone}
