@@ -30,9 +30,14 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from tornado.web import RequestHandler
 from tornado.websocket import WebSocketHandler
 
-from portal.web.openapi_operations import JSON, OBJECT, OPERATIONS, SUMMARIES, Model, Op, Schema
+from portal.web import openapi_ingest, openapi_operations
+from portal.web.openapi_operations import JSON, OBJECT, Model, Op, Schema
 
 __all__ = ["METHODS", "OPERATIONS", "SUMMARIES", "Route", "build_document", "defines", "expand_pattern"]
+
+#: Declarations by ``"Handler.method"`` or ``"method /path"``, from every declaring module.
+OPERATIONS: dict[str, Op] = {**openapi_operations.OPERATIONS, **openapi_ingest.OPERATIONS}
+SUMMARIES: dict[str, str] = {**openapi_operations.SUMMARIES, **openapi_ingest.SUMMARIES}
 
 METHODS = ("get", "post", "put", "patch", "delete")
 REF = "#/components/schemas/{model}"
