@@ -303,6 +303,7 @@ class PeopleAdmin(pn.viewable.Viewer):
                 pn.pane.HTML('<h2 style="margin:0">People</h2>', margin=(5, 10)),
                 pn.layout.HSpacer(),
                 pn.pane.HTML('<a class="data-link" href="/admin/data">Data sources →</a>', margin=(12, 10)),
+                pn.pane.HTML('<a class="signing-link" href="/admin/signing">PDF signing →</a>', margin=(12, 10)),
                 pn.pane.HTML('<a class="audit-link" href="/admin/audit">Audit trail →</a>', margin=(12, 10)),
                 sizing_mode="stretch_width",
             ),

@@ -359,6 +359,26 @@ def signing_material(session: Session, tenant_id: int, secret_key: str) -> Signi
     )
 
 
+def certificate_valid_from(cfg: PdfSigningConfig, secret_key: str) -> datetime | None:
+    """The start of the stored certificate's validity, for the admin page (only its expiry is
+    kept in clear); None when it cannot be read (a changed secret key, an unreadable algorithm)."""
+    try:
+        secret = decrypt_json(secret_key, cfg.secret_encrypted)
+        data, password = base64.b64decode(secret["p12"]), secret.get("password")
+    except Exception:  # a changed secret key: the card says "unknown", the page still works
+        return None
+    # "No password" may mean no encryption or the empty one, as when it was saved.
+    for passphrase in [password.encode()] if password else [None, b""]:
+        try:
+            loaded = pkcs12.load_pkcs12(data, passphrase)
+        except ValueError:  # not this passphrase: try the other reading of "no password"
+            continue
+        except Exception:  # algorithms this build cannot read: the card says "unknown"
+            return None
+        return loaded.cert.certificate.not_valid_before_utc if loaded.cert is not None else None
+    return None
+
+
 def signing_config_to_dict(cfg: PdfSigningConfig) -> dict[str, Any]:
     """JSON view for administrators: what is configured, never the certificate or its password."""
     not_after, updated_at = _utc(cfg.not_after), _utc(cfg.updated_at)

@@ -103,6 +103,7 @@ def pages(ctx: AppContext) -> dict[str, Callable[[], Any]]:
     from pages import (
         admin_audit,
         admin_data,
+        admin_signing,
         admin_users,
         alerts,
         dashboard,
@@ -147,6 +148,7 @@ def pages(ctx: AppContext) -> dict[str, Callable[[], Any]]:
         "/admin/users": factory(admin_users),
         "/admin/audit": factory(admin_audit),
         "/admin/data": factory(admin_data),
+        "/admin/signing": factory(admin_signing),
         # Shared views: served at /pub/{type}/{token} by portal.web.pub (this path alone shows nothing).
         pub.VIEW_APP: factory(pub_view),
     }
