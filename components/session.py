@@ -229,8 +229,12 @@ def _header_html(active: str, who: str, unread: int | None, *, admin: bool = Fal
         items.append(("Admin", "/admin/users"))
     style = "color:white;text-decoration:none;margin-right:14px;white-space:nowrap"
     links = "".join(
-        f'<a href="{u}" style="{style};{"font-weight:700;border-bottom:2px solid white" if n == active else ""}">{n}</a>'
+        f'<a class="cbi-nav" href="{u}" style="{style};{"font-weight:700;border-bottom:2px solid white" if n == active else ""}">{n}</a>'
         for n, u in items
+    )
+    # Nine links (with Admin) plus the bell and Sign out overflowed a 1024 px window by ~50 px.
+    links += (
+        "<style>@media (max-width:1120px){.cbi-nav{margin-right:8px !important;font-size:14px}}</style>"
     )
     who_html = ""
     if who:

@@ -199,3 +199,15 @@ def test_analyst_sees_admins_only(
     r = bearer(ANALYST).get(f"{portal_url}/api/pdf/signing", timeout=30)
     assert r.status_code == 403, r.text
     shot(page, "admins-only")
+
+
+def test_admin_pages_fit_a_1024_px_window(page: Page, portal_url: str, signed_in: Any, shot: Any) -> None:
+    """The header of an admin (nine links, the bell, Sign out) never pushes a page wider than the window."""
+    signed_in(page, ADMIN)
+    page.set_viewport_size({"width": 1024, "height": 900})
+    for path, marker in (("/admin/users", ".people-admin"), ("/admin/signing", ".signing-status")):
+        page.goto(f"{portal_url}{path}")
+        expect(page.locator(marker).first).to_be_visible(timeout=30_000)
+        expect(page.locator("a.cbi-nav", has_text="Admin")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1025, path
+    shot(page, "signing-1024")
