@@ -142,6 +142,7 @@ def chart_key(
     size_px: tuple[int, int],
     scale: float,
     theme: ThemeSpec,
+    separators: str = ".,",
 ) -> str | None:
     """The cache key of a chart image (None when the frame cannot be hashed)."""
     digest = _frame_digest(spec, frame)
@@ -155,6 +156,7 @@ def chart_key(
         repr(size_px),
         repr(scale),
         _theme_fields(theme),
+        separators,
     ):
         h.update(part.encode())
         h.update(b"\0")
@@ -172,7 +174,12 @@ def _style_axes(layout: dict[str, Any], theme: ThemeSpec) -> None:
 
 
 def chart_figure(
-    spec: ChartSpec, frame: pd.DataFrame, display: Display | None, theme: ThemeSpec, size_px: tuple[int, int]
+    spec: ChartSpec,
+    frame: pd.DataFrame,
+    display: Display | None,
+    theme: ThemeSpec,
+    size_px: tuple[int, int],
+    separators: str = ".,",
 ) -> dict[str, Any]:
     """The plotly figure dict of the chart, in the theme's palette, font and colours, at ``size_px``.
 
@@ -190,6 +197,8 @@ def chart_figure(
     title = layout.get("title")
     if isinstance(title, dict):
         title.setdefault("font", {})["color"] = theme.text_color
+    # The document language's decimal and thousands separators on ticks and labels.
+    layout["separators"] = separators
     layout["paper_bgcolor"] = theme.background
     layout["plot_bgcolor"] = theme.background
     _style_axes(layout, theme)
@@ -221,6 +230,7 @@ def chart_request(
     height_mm: float,
     preview: bool = False,
     cache: ChartImageCache | None = CACHE,
+    separators: str = ".,",
 ) -> ChartRequest:
     """The cached image of the chart, or its figure to export (2x pixels; 1x in preview).
 
@@ -228,12 +238,12 @@ def chart_request(
     size = (px(width_mm), px(height_mm))
     scale = 1.0 if preview else 2.0
     options = {"format": "png", "width": size[0], "height": size[1], "scale": scale}
-    key = chart_key(spec, frame, display, size, scale, theme) if cache is not None else None
+    key = chart_key(spec, frame, display, size, scale, theme, separators) if cache is not None else None
     if key is not None and cache is not None:
         hit = cache.get(key)
         if hit is not None:
             return ChartRequest(key, options, png=hit)
-    return ChartRequest(key, options, figure=chart_figure(spec, frame, display, theme, size))
+    return ChartRequest(key, options, figure=chart_figure(spec, frame, display, theme, size, separators))
 
 
 def export(request: ChartRequest, cache: ChartImageCache | None = CACHE) -> bytes:

@@ -16,6 +16,7 @@ from typing import Any
 
 from portal.pdf.inputs import RenderInput
 from portal.specs.pdf import Band, PdfTemplateSpec, ThemeSpec
+from portal.viz.formats import EN_SYMBOLS
 from reports_pdf.charts import Exporter
 from reports_pdf.document import ReportDocument
 from reports_pdf.layout import Area, Slot
@@ -101,6 +102,8 @@ class Context:
     areas: dict[str, Area]
     preview: bool = False
     kind: str = "body"
+    #: Decimal and thousands separators of the document's language (``info.lang``).
+    symbols: tuple[str, str] = EN_SYMBOLS
     errors: list[ElementError] = field(default_factory=list)
     marks: list[TocMark] = field(default_factory=list)
     tocs: list[TocReservation] = field(default_factory=list)

@@ -25,7 +25,7 @@ from portal.specs.pdf import (
     RectElement,
 )
 from portal.viz.cards import format_value, kpi_values
-from portal.viz.formats import humanise
+from portal.viz.formats import humanise, localize
 from reports_pdf.charts import chart_request
 from reports_pdf.context import BAND_GAP, Context, PendingChart, TocReservation, band_visible
 from reports_pdf.document import PT_PER_MM, ReportDocument, blend
@@ -247,7 +247,7 @@ def draw_chart(ctx: Context, el: ChartElement, data: ElementData, *, x: float, y
         raise ValueError("the chart's query returned no result")
     spec = el.chart
     if "{{" in spec.title:
-        spec = spec.model_copy(update={"title": expand(spec.title, ctx.variables)})
+        spec = spec.model_copy(update={"title": expand(spec.title, ctx.variables, ctx.symbols)})
     request = chart_request(
         spec,
         data.frame,
@@ -256,6 +256,7 @@ def draw_chart(ctx: Context, el: ChartElement, data: ElementData, *, x: float, y
         width_mm=el.box.w,
         height_mm=el.box.h,
         preview=ctx.preview,
+        separators="".join(ctx.symbols),
     )
     pending = PendingChart(el.id, ctx.doc.page, x, y, el.box.w, el.box.h, ctx.exporter.submit(request))
     ctx.charts.append(pending)
@@ -316,6 +317,7 @@ def draw_kpi(ctx: Context, el: KpiElement, data: ElementData, *, x: float, y: fl
     current = _number(_first(frame, k.value))
     previous = _number(_first(data.previous, k.value))
     shown = kpi_values(current, previous, k)
+    value_text = localize(shown.text, ctx.symbols)
     doc, theme = ctx.doc, ctx.theme
     w, h = el.box.w, el.box.h
     doc.fill(blend(theme.accent, theme.background, 0.06))
@@ -340,12 +342,12 @@ def draw_kpi(ctx: Context, el: KpiElement, data: ElementData, *, x: float, y: fl
     big = max(8.0, min(28.0, room * PT_PER_MM / 1.15))
     doc.font(big, "B")
     # The value shrinks to the card's width rather than losing digits (the web card does the same).
-    wide = doc.width_of(shown.text)
+    wide = doc.width_of(value_text)
     if wide > inner:
         big = max(6.0, big * inner / wide)
         doc.font(big, "B")
     doc.ink(status)
-    doc.text(x + pad, cy + big / PT_PER_MM * 0.95, doc.fit(shown.text, inner))
+    doc.text(x + pad, cy + big / PT_PER_MM * 0.95, doc.fit(value_text, inner))
     cy += big / PT_PER_MM * 1.2
     doc.font(small, "")
     if shown.variation is not None:
@@ -358,13 +360,12 @@ def draw_kpi(ctx: Context, el: KpiElement, data: ElementData, *, x: float, y: fl
             _triangle(doc, tx, cy + 0.3, tri, shown.arrow == "up")
             tx += tri + 1.2
         doc.ink(tone)
-        doc.text(
-            tx, cy + small / PT_PER_MM * 0.95, doc.fit(f"{shown.variation_text} vs previous period", inner)
-        )
+        change = localize(shown.variation_text, ctx.symbols)
+        doc.text(tx, cy + small / PT_PER_MM * 0.95, doc.fit(f"{change} vs previous period", inner))
         cy += doc.line_height(small, 1.4)
     if k.target is not None:
         doc.ink(theme.muted)
-        target = format_value(k.target, k.format, k.decimals)
+        target = localize(format_value(k.target, k.format, k.decimals), ctx.symbols)
         doc.text(x + pad, cy + small / PT_PER_MM * 0.95, doc.fit(f"target {target}", inner))
     doc.ink(theme.text_color)
 
@@ -414,7 +415,7 @@ def reserve_toc(
     if title:
         doc.font(size, "B")
         doc.ink(ctx.theme.text_color)
-        doc.text(x, y + size / PT_PER_MM, doc.fit(expand(title, ctx.variables), width))
+        doc.text(x, y + size / PT_PER_MM, doc.fit(expand(title, ctx.variables, ctx.symbols), width))
         y += title_h
     res = TocReservation(element_id, x, width, levels, lh)
     for _ in range(count):
@@ -496,7 +497,7 @@ def _band(ctx: Context, band: Band, top: float, page: int, pages: int, line_at: 
     base = top + (h + size / PT_PER_MM * 0.7) / 2
     doc.font(size, "")
     doc.ink(theme.muted)
-    text = expand(band.text, ctx.variables).replace("\n", " ").strip()
+    text = expand(band.text, ctx.variables, ctx.symbols).replace("\n", " ").strip()
     label = ""
     if band.page_numbers:
         label = band.page_label.replace("{page}", str(page)).replace("{pages}", str(pages))

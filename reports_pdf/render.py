@@ -32,6 +32,7 @@ from portal.specs.pdf import (
     TitleElement,
     TocElement,
 )
+from portal.viz.formats import number_symbols
 from reports_pdf.context import Context, page_areas
 from reports_pdf.document import PT_PER_MM, ReportDocument
 from reports_pdf.elements import (
@@ -96,6 +97,7 @@ def render(spec: PdfTemplateSpec, inputs: RenderInput) -> RenderResult:
         variables=document_variables(spec, inputs, options.creation_date or datetime.now()),
         areas=page_areas(spec, theme),
         preview=options.preview,
+        symbols=number_symbols(spec.info.lang),
     )
     for _, el, _ in spec.elements():
         if isinstance(el, SectionElement):
@@ -200,7 +202,7 @@ def _draw(ctx: Context, el: Any, flow: Flow, x: float, slot: Slot, data_for: Dat
     theme = ctx.theme
     fixed_end = Slot(slot.page, slot.y + el.box.h)
     if isinstance(el, TitleElement):
-        text = expand(el.text, ctx.variables)
+        text = expand(el.text, ctx.variables, ctx.symbols)
         first, end = draw_paragraph(
             ctx,
             text,
@@ -221,7 +223,7 @@ def _draw(ctx: Context, el: Any, flow: Flow, x: float, slot: Slot, data_for: Dat
         style = ("B" if el.bold else "") + ("I" if el.italic else "")
         _, end = draw_paragraph(
             ctx,
-            expand(el.text, ctx.variables),
+            expand(el.text, ctx.variables, ctx.symbols),
             x=x,
             width=el.box.w,
             start=slot,
@@ -244,7 +246,16 @@ def _draw(ctx: Context, el: Any, flow: Flow, x: float, slot: Slot, data_for: Dat
         data = _element_data(el, data_for)
         area = ctx.area
         return draw_table(
-            ctx.doc, el, data, theme, x=x, width=el.box.w, start=slot, top=area.top, bottom=area.bottom
+            ctx.doc,
+            el,
+            data,
+            theme,
+            x=x,
+            width=el.box.w,
+            start=slot,
+            top=area.top,
+            bottom=area.bottom,
+            symbols=ctx.symbols,
         )
     if isinstance(el, SectionElement):
         return draw_section(ctx, el, x, slot, data_for)
@@ -270,8 +281,8 @@ def _strip_height(ctx: Context, sec: SectionElement) -> float:
     return ctx.doc.line_height(_strip_size(ctx), 1.6) if sec.title.strip() else 0.0
 
 
-def _group_title(sec: SectionElement, variables: dict[str, Any], label: str) -> str:
-    title = expand(sec.title, variables).replace("\n", " ").strip()
+def _group_title(sec: SectionElement, variables: dict[str, Any], label: str, symbols: tuple[str, str]) -> str:
+    title = expand(sec.title, variables, symbols).replace("\n", " ").strip()
     return title or label
 
 
@@ -306,7 +317,7 @@ def draw_section(ctx: Context, sec: SectionElement, x: float, start: Slot, data_
             top = cur.y
             doc.use_page(cur.page)
             if strip:
-                title = _group_title(sec, ctx.variables, group.label)
+                title = _group_title(sec, ctx.variables, group.label, ctx.symbols)
                 doc.font(size, "B")
                 doc.ink(ctx.theme.accent)
                 doc.text(x, top + size / PT_PER_MM * 1.05, doc.fit(title, sec.box.w))

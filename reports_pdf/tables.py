@@ -35,7 +35,7 @@ from portal.pdf.inputs import ElementData
 from portal.specs import TableSpec
 from portal.specs.pdf import ColorRule, TableColumn, TableElement, ThemeSpec
 from portal.viz.cards import table_with_subtotals
-from portal.viz.formats import Display, format_number, table_text
+from portal.viz.formats import EN_SYMBOLS, Display, format_number, localize, table_text
 from reports_pdf.document import PT_PER_MM, ReportDocument, blend
 from reports_pdf.layout import Slot
 
@@ -146,13 +146,18 @@ def _cell_text(value: Any, fmt: str, decimals: int | None) -> str:
     return str(value)
 
 
-def format_cells(values: pd.Series, fmt: str, decimals: int | None) -> list[str]:
-    """The cell texts of ``values`` in format ``fmt`` ("" for missing values)."""
+def format_cells(
+    values: pd.Series, fmt: str, decimals: int | None, symbols: tuple[str, str] = EN_SYMBOLS
+) -> list[str]:
+    """The cell texts of ``values`` in format ``fmt`` ("" for missing values); numbers with the
+    document language's decimal and thousands ``symbols``."""
     missing = values.isna().to_numpy()
     out: list[str] = []
     append = out.append
     for value, empty in zip(values.tolist(), missing.tolist(), strict=True):
         append("" if empty else _cell_text(value, fmt, decimals))
+    if symbols != EN_SYMBOLS and fmt in _NUMERIC:
+        out = [localize(t, symbols) for t in out]
     return out
 
 
@@ -285,9 +290,10 @@ def draw_table(
     start: Slot,
     top: float,
     bottom: float,
+    symbols: tuple[str, str] = EN_SYMBOLS,
 ) -> Slot:
     """Draw the table from ``start``; rows continue on the next pages (``top`` to ``bottom`` mm)
-    with the header repeated. Returns where the table ends."""
+    with the header repeated, numbers with ``symbols`` as separators. Returns where the table ends."""
     frame = data.frame if data.frame is not None else pd.DataFrame()
     columns = plan_columns(el, frame, data.display, width)
     rows = table_rows(el, data, columns)
@@ -330,7 +336,7 @@ def draw_table(
         chunk = rows.frame.iloc[lo : lo + CHUNK]
         ck = kinds[lo : lo + CHUNK].tolist()
         body = kinds[lo : lo + CHUNK] == "row"
-        cells = [format_cells(chunk[c.name], c.format, c.decimals) for c in columns]
+        cells = [format_cells(chunk[c.name], c.format, c.decimals, symbols) for c in columns]
         colours = [rule_colors(c, chunk[c.name], cells[j], body) for j, c in enumerate(columns)]
         ruled = [(j, c) for j, c in enumerate(colours) if c is not None and any(c[1])]
         i, m = 0, len(ck)

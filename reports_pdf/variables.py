@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from portal.specs.pdf import VARIABLE_RE
-from portal.viz.formats import format_number
+from portal.viz.formats import EN_SYMBOLS, format_number, localize
 
 if TYPE_CHECKING:
     from portal.pdf.inputs import RenderInput
@@ -75,8 +75,9 @@ def _date_text(value: datetime | date, with_time: bool) -> str:
     return value.isoformat()
 
 
-def format_variable(value: Any, filter_name: str | None = None) -> str:
-    """``value`` as text, through ``filter_name`` (one of ``portal.specs.pdf.VARIABLE_FILTERS``).
+def format_variable(value: Any, filter_name: str | None = None, symbols: tuple[str, str] = EN_SYMBOLS) -> str:
+    """``value`` as text, through ``filter_name`` (one of ``portal.specs.pdf.VARIABLE_FILTERS``);
+    the number filters write the document language's separators (``symbols``).
 
     A value the filter cannot read (``"abc"|date``) is shown as it is; ``None`` is empty.
     """
@@ -87,7 +88,9 @@ def format_variable(value: Any, filter_name: str | None = None) -> str:
         return str(value) if when is None else _date_text(when, filter_name == "datetime")
     if filter_name in _NUMBER_FILTERS:
         number = _as_number(value)
-        return str(value) if number is None else format_number(number, _NUMBER_FILTERS[filter_name])
+        if number is None:
+            return str(value)
+        return localize(format_number(number, _NUMBER_FILTERS[filter_name]), symbols)
     if filter_name == "upper":
         return format_variable(value).upper()
     if filter_name == "lower":
@@ -99,7 +102,7 @@ def format_variable(value: Any, filter_name: str | None = None) -> str:
     return str(value)
 
 
-def expand(text: str, variables: Mapping[str, Any]) -> str:
+def expand(text: str, variables: Mapping[str, Any], symbols: tuple[str, str] = EN_SYMBOLS) -> str:
     """``text`` with every ``{{name}}`` / ``{{name|filter}}`` replaced by its value.
 
     Unknown names stay as the literal placeholder; unknown filters (the spec rejects them)
@@ -112,7 +115,7 @@ def expand(text: str, variables: Mapping[str, Any]) -> str:
         value = lookup(variables, m.group(1))
         if value is _MISSING:
             return str(m.group(0))
-        return format_variable(value, m.group(2))
+        return format_variable(value, m.group(2), symbols)
 
     return VARIABLE_RE.sub(one, text)
 

@@ -17,9 +17,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 import pandas as pd
+from babel import Locale, UnknownLocaleError
+from babel.numbers import get_decimal_symbol, get_group_symbol
 
 __all__ = [
     "CURRENCY",
@@ -133,6 +136,31 @@ def format_number(value: Any, fmt: str = "number", decimals: int | None = None) 
     if fmt in _UNITS:
         return f"{sign}{body} {_UNITS[fmt]}"
     return f"{sign}{body}"
+
+
+#: ``(decimal, thousands)`` separators of the numbers this module writes (``1,234.5``).
+EN_SYMBOLS: tuple[str, str] = (".", ",")
+
+
+@lru_cache(maxsize=64)
+def number_symbols(lang: str) -> tuple[str, str]:
+    """The ``(decimal, thousands)`` separators of a language tag, from CLDR (Babel):
+    ``"pt-BR"`` -> ``(",", ".")``, ``"en"`` -> ``(".", ",")``; English ones for a tag it does not know."""
+    try:
+        loc = Locale.parse(lang.replace("-", "_"))
+    except (ValueError, TypeError, UnknownLocaleError):
+        return EN_SYMBOLS
+    return get_decimal_symbol(loc), get_group_symbol(loc)
+
+
+def localize(text: str, symbols: tuple[str, str]) -> str:
+    """A number written by this module (``R$ 1,234.50``, ``-3.5%``) with ``symbols`` as its
+    separators (``R$ 1.234,50`` in Portuguese). Only for texts that hold a formatted number and
+    words without separators: a ``.`` or ``,`` anywhere in it is swapped."""
+    if symbols == EN_SYMBOLS:
+        return text
+    decimal, group = symbols
+    return text.translate({ord(","): group, ord("."): decimal})
 
 
 def unit_suffix(fmt: str) -> str:

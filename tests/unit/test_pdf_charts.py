@@ -162,3 +162,19 @@ def test_a_kaleido_failure_is_an_error_box_too(monkeypatch: pytest.MonkeyPatch, 
 def test_preview_renders_charts_at_1x() -> None:
     result = render(chart_spec(), chart_input(preview=True))
     assert page_images(result.pdf) == sorted([(px(180), px(80)), (px(88), px(70))])
+
+
+def test_charts_use_the_document_languages_separators() -> None:
+    from portal.specs import ChartSpec
+    from portal.specs.pdf import ThemeSpec
+
+    spec = ChartSpec(viz="column", x="region", y=["cost"])
+    frame = pd.DataFrame({"region": ["Norte", "Sul"], "cost": [1234.5, 99.25]})
+    pt = chart_module.chart_figure(spec, frame, None, ThemeSpec(), (400, 300), ",.")
+    en = chart_module.chart_figure(spec, frame, None, ThemeSpec(), (400, 300))
+    assert pt["layout"]["separators"] == ",." and en["layout"]["separators"] == ".,"
+    # Another language is another image: never served from the other's cache entry.
+    keys = {
+        chart_module.chart_key(spec, frame, None, (400, 300), 2.0, ThemeSpec(), seps) for seps in (".,", ",.")
+    }
+    assert len(keys) == 2 and None not in keys

@@ -374,8 +374,10 @@ def test_the_grouped_table_flows_with_its_header_and_summaries(texts: list[str])
     body = squash(" ".join(texts[start : start + len(table_pages)]))
     assert all(f"Subtotal {r}" in body for r in REGIONS)
     frame = sites(90)
-    total = f"R$ {frame['cost'].sum():,.0f}"
-    assert re.search(rf"Total {re.escape(total)} {frame['tickets'].sum():,}", body)
+    # The template's language is pt-BR: thousands are separated by "." (R$ 1.234.567).
+    total = f"R$ {frame['cost'].sum():,.0f}".replace(",", ".")
+    tickets = f"{frame['tickets'].sum():,}".replace(",", ".")
+    assert re.search(rf"Total {re.escape(total)} {re.escape(tickets)}", body)
     # Moved down by the table's growth, after it, never over it.
     last = table_pages[-1]
     assert last.index("Total") < last.index("Texto depois da tabela")

@@ -124,9 +124,10 @@ def test_totals_and_subtotals_come_from_the_warehouse_never_summed(tmp_path: Pat
     data = ElementData(frame=frame, subtotals=sub, totals=tot)
     result = render(spec, RenderInput(data={"t": data}, options=RenderOptions(creation_date=CREATED)))
     text = squash(" ".join(page_texts(result.pdf, tmp_path)))
-    assert "Subtotal Ceará 111.00" in text and "Subtotal Paraná 222.00" in text
-    assert "Subtotal São Paulo 333.00" in text
-    assert "Total 999.00 7" in text
+    # The template's language (pt-BR by default) writes decimal commas.
+    assert "Subtotal Ceará 111,00" in text and "Subtotal Paraná 222,00" in text
+    assert "Subtotal São Paulo 333,00" in text
+    assert "Total 999,00 7" in text
     # Without summary frames there are no summary rows: nothing is made up.
     bare = render(spec, RenderInput(data={"t": ElementData(frame=frame)}))
     bare_text = " ".join(page_texts(bare.pdf, tmp_path))

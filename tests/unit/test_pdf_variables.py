@@ -8,6 +8,7 @@ import pytest
 
 from portal.pdf.inputs import RenderInput
 from portal.specs.pdf import PdfTemplateSpec
+from portal.viz.formats import number_symbols
 from reports_pdf.variables import document_variables, expand, format_variable, lookup
 
 VARS = {
@@ -93,3 +94,14 @@ def test_document_variables_defaults_and_caller_values_win() -> None:
     assert out["params.region"] == "Sul"
     assert out["vars.note"] == "Outra"
     assert expand("{{now|datetime}}", out) == "2024-01-01 08:00"
+
+
+def test_number_filters_write_the_document_languages_separators() -> None:
+    pt = number_symbols("pt-BR")
+    assert pt == (",", ".")
+    assert format_variable(1234567.891, "currency", pt) == "R$ 1.234.568"
+    assert format_variable(0.1234, "percent", pt) == "12,3%"
+    assert expand("{{n|number}} e {{d|date}}", {"n": 1234.5, "d": "2024-03-01"}, pt) == "1.234 e 2024-03-01"
+    # Text is never touched, only the numbers a filter wrote.
+    assert expand("{{name}}: {{n|integer}}", {"name": "A.B, C", "n": 1234}, pt) == "A.B, C: 1.234"
+    assert number_symbols("en-US") == (".", ",") and number_symbols("zz") == (".", ",")
