@@ -17,19 +17,14 @@ import panel as pn
 import param
 
 from components.admin_data_html import catalog_html, esc, sources_html, syncs_html
-from components.session import notify, notify_error, run, user_session
+from components.session import ADMINS_ONLY, is_signed_in_admin, notify, notify_error, run
 from portal.context import AppContext
 from portal.data import datasources
 from portal.data.tenant_sources import catalog_changed, list_source_rows
-from portal.errors import AuthenticationFailed, BadRequest, PortalError
+from portal.errors import BadRequest, PortalError
 from portal.ingest import connected, quality, sync_history, sync_jobs
 from portal.ingest.introspect import introspect, probe_source
 
-ADMINS_ONLY = (
-    '<div class="admins-only" role="alert" style="background:#fef3c7;color:#92400e;padding:14px 18px;'
-    'border-radius:8px;font-size:15px"><b>Admins only.</b> This page is for the administrators of your '
-    "tenant; ask one of them if you need a change.</div>"
-)
 WRAP = {"flex-wrap": "wrap"}
 NONE = "(none)"
 TYPES = ["int", "float", "string", "bool", "datetime", "date"]
@@ -57,12 +52,7 @@ class DataAdmin(pn.viewable.Viewer):
     def __init__(self, ctx: AppContext, **params: Any) -> None:
         self.ctx = ctx
         super().__init__(**params)
-        self.allowed = False
-        try:
-            with user_session(ctx) as (_, principal):
-                self.allowed = principal.is_admin
-        except AuthenticationFailed:
-            self.allowed = False
+        self.allowed = is_signed_in_admin(ctx)
         if not self.allowed:
             self._body: pn.viewable.Viewable = pn.pane.HTML(ADMINS_ONLY, sizing_mode="stretch_width")
             return

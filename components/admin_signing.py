@@ -18,9 +18,9 @@ import panel as pn
 from sqlalchemy import select
 
 from components.admin_signing_html import chosen_file_html, field_error_html, status_card_html
-from components.session import notify, notify_error, user_session
+from components.session import ADMINS_ONLY, is_signed_in_admin, notify, notify_error, user_session
 from portal.context import AppContext
-from portal.errors import AuthenticationFailed, PortalError
+from portal.errors import PortalError
 from portal.models import User
 from portal.pdf.signing_store import (
     MAX_P12_BYTES,
@@ -31,11 +31,6 @@ from portal.pdf.signing_store import (
     signing_config_to_dict,
 )
 
-ADMINS_ONLY = (
-    '<div class="admins-only" role="alert" style="background:#fef3c7;color:#92400e;padding:14px 18px;'
-    'border-radius:8px;font-size:15px"><b>Admins only.</b> This page is for the administrators of your '
-    "tenant; ask one of them if you need a change.</div>"
-)
 LINKS = (
     '<a class="people-link" href="/admin/users">← People</a>'
     '<span style="margin:0 12px;color:#cbd5e1">|</span>'
@@ -54,12 +49,7 @@ class SigningAdmin(pn.viewable.Viewer):
     def __init__(self, ctx: AppContext, **params: Any) -> None:
         self.ctx = ctx
         super().__init__(**params)
-        self.allowed = False
-        try:
-            with user_session(ctx) as (_, principal):
-                self.allowed = principal.is_admin
-        except AuthenticationFailed:
-            self.allowed = False
+        self.allowed = is_signed_in_admin(ctx)
         if not self.allowed:
             self._body: pn.viewable.Viewable = pn.pane.HTML(ADMINS_ONLY, sizing_mode="stretch_width")
             return

@@ -79,6 +79,24 @@ def user_session(ctx: AppContext) -> Iterator[tuple[Session, Principal]]:
         yield session, principal
 
 
+#: What an admin page shows to everyone else (and nothing more).
+ADMINS_ONLY = (
+    '<div class="admins-only" role="alert" style="background:#fef3c7;color:#92400e;padding:14px 18px;'
+    'border-radius:8px;font-size:15px"><b>Admins only.</b> This page is for the administrators of your '
+    "tenant; ask one of them if you need a change.</div>"
+)
+
+
+def is_signed_in_admin(ctx: AppContext) -> bool:
+    """Whether this page's user administers their tenant (False when the session is gone); the
+    services check again on every call."""
+    try:
+        with user_session(ctx) as (_, principal):
+            return principal.is_admin
+    except AuthenticationFailed:
+        return False
+
+
 def use_share(token_id: int, viewer_id: int | None) -> None:
     """Make this page a share-link viewer's: every service call of its components runs as the
     link's principal (re-checked each time, so a revoked link stops the page at once)."""

@@ -255,65 +255,52 @@ def _publish(
         cancelled=lambda: tracker.cancelled(fresh=True),
         on_cancel=lambda: ImportCanceled("the import was canceled while waiting for another load"),
     ):
-        return _publish_locked(deps, st, opts, tenant_id, tenant_key, user_id, work, tracker)
-
-
-def _publish_locked(
-    deps: ImportDeps,
-    st: Staging,
-    opts: ImportOptions,
-    tenant_id: int,
-    tenant_key: str,
-    user_id: int,
-    work: Path,
-    tracker: _Tracker,
-) -> int:
-    settings = deps.settings
-    with deps.sessions() as s:
-        try:
-            row = get_source_row(s, tenant_id, opts.table)
-        except NotFound:
-            row = None
-        check_target(row, opts, st.columns)
-        previous = row.parquet_path if row is not None else ""
-        exists = row is not None
-    url = settings.warehouse
-    if url.startswith("duckdb"):
-        parquet, total, new_rows = publish_parquet(
-            st, opts, home=settings.home, tenant_id=tenant_id, current=previous
-        )
-        table = ""
-    elif url.startswith("postgresql"):
-        table, total, new_rows = publish_postgres(
-            st, opts, url=url, tenant_id=tenant_id, work=work, exists=exists, cancelled=tracker.cancelled
-        )
-        parquet = ""
-    else:
-        raise InvalidSpec(
-            "table: this warehouse does not take imports (DuckDB or PostgreSQL only)", field="table"
-        )
-    with transaction(deps.sessions) as s:
-        register_source(
-            s,
-            tenant_id,
-            name=opts.table,
-            origin="import",
-            columns=catalog_columns(st.columns),
-            label=opts.label,
-            description=opts.description,
-            scope={str(k): v for k, v in opts.scope.items()},
-            time_column=opts.time_column,
-            key_columns=opts.key_columns,
-            table_name=table,
-            parquet_path=parquet,
-            row_count=total,
-            created_by=user_id,
-        )
-    catalog_changed(deps.redis, tenant_key)
-    deps.warehouse.invalidate(opts.table)
-    if parquet:
-        prune_versions(parquet_dir(settings.home, tenant_id, opts.table), parquet, previous)
-    return new_rows
+        settings = deps.settings
+        with deps.sessions() as s:
+            try:
+                row = get_source_row(s, tenant_id, opts.table)
+            except NotFound:
+                row = None
+            check_target(row, opts, st.columns)
+            previous = row.parquet_path if row is not None else ""
+            exists = row is not None
+        url = settings.warehouse
+        if url.startswith("duckdb"):
+            parquet, total, new_rows = publish_parquet(
+                st, opts, home=settings.home, tenant_id=tenant_id, current=previous
+            )
+            table = ""
+        elif url.startswith("postgresql"):
+            table, total, new_rows = publish_postgres(
+                st, opts, url=url, tenant_id=tenant_id, work=work, exists=exists, cancelled=tracker.cancelled
+            )
+            parquet = ""
+        else:
+            raise InvalidSpec(
+                "table: this warehouse does not take imports (DuckDB or PostgreSQL only)", field="table"
+            )
+        with transaction(deps.sessions) as s:
+            register_source(
+                s,
+                tenant_id,
+                name=opts.table,
+                origin="import",
+                columns=catalog_columns(st.columns),
+                label=opts.label,
+                description=opts.description,
+                scope={str(k): v for k, v in opts.scope.items()},
+                time_column=opts.time_column,
+                key_columns=opts.key_columns,
+                table_name=table,
+                parquet_path=parquet,
+                row_count=total,
+                created_by=user_id,
+            )
+        catalog_changed(deps.redis, tenant_key)
+        deps.warehouse.invalidate(opts.table)
+        if parquet:
+            prune_versions(parquet_dir(settings.home, tenant_id, opts.table), parquet, previous)
+        return new_rows
 
 
 def local_import(
