@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 from tornado.ioloop import IOLoop
 
-from portal.errors import BadRequest, PayloadTooLarge
+from portal.errors import BadRequest, InvalidSpec, PayloadTooLarge
 from portal.events import dimensions
 from portal.events.builds import submit_build
 from portal.events.pii import PiiPolicy
@@ -132,7 +132,7 @@ def batch_status(answer: dict[str, Any]) -> tuple[dict[str, Any], int]:
     where = f"events[{first['index']}]" + (f".{first['field']}" if first.get("field") else "")
     more = f" (and {len(rejected) - 1} more)" if len(rejected) > 1 else ""
     message = f"{where}: {first['reason']}{more}; no event of the batch was accepted"
-    return {"error": "InvalidSpec", "message": message, "field": where, **answer}, 422
+    return {**InvalidSpec(message, field=where).to_dict(), **answer}, 422
 
 
 class EventSettingsHandler(BaseHandler):
